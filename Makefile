@@ -1,0 +1,48 @@
+# genaug: `make run` sets up and runs the main job, `make test` sets up and runs the tests.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+ENV ?= base
+PIPELINE ?= ablation_threshold
+export KEDRO_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+
+.PHONY: run test test-all lint bench viz mlflow-ui clean-data
+
+$(PY):
+	python3.11 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@ $(STAMP)
+
+## run: create .venv if missing, install, run the main job on the embedded default
+run: $(STAMP)
+	$(VENV)/bin/kedro run --pipeline $(PIPELINE) --env $(ENV)
+
+## test: create .venv if missing, install with the dev extra, run lint and the default test suite
+test: $(DEV_STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/pytest -m "not slow"
+
+## test-all: the default suite plus tests marked slow
+test-all: $(DEV_STAMP)
+	$(VENV)/bin/pytest
+
+lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+viz: $(STAMP)
+	$(VENV)/bin/kedro viz run --no-browser
+
+mlflow-ui: $(STAMP)
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db

@@ -1,0 +1,1 @@
+"""Helpers shared by every pipeline: devices, seeds, image bundles, parameter checks."""

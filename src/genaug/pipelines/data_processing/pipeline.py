@@ -1,0 +1,20 @@
+"""Data processing pipeline: one node that validates raw data and writes the real splits."""
+
+from kedro.pipeline import Node, Pipeline
+
+from genaug.pipelines.data_processing.nodes import make_real_splits
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Build the data_processing pipeline."""
+    return Pipeline(
+        [
+            Node(
+                func=make_real_splits,
+                inputs=["raw_train", "raw_test", "params:data_processing", "params:seed"],
+                outputs=["real_train", "real_reserve", "real_test", "class_names"],
+                name="make_real_splits",
+                tags=["data_processing"],
+            )
+        ]
+    )
