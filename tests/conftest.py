@@ -46,14 +46,14 @@ class KedroProject:
 
 @pytest.fixture
 def kedro_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KedroProject:
-    """Copy conf/, pyproject.toml and .telemetry into tmp_path, link src/ and raw data."""
+    """Copy conf/, pyproject.toml and .telemetry into tmp_path and link the raw data."""
     root = tmp_path / "project"
     root.mkdir()
     shutil.copytree(REPO / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
     for name in ("pyproject.toml", ".telemetry"):
         shutil.copy(REPO / name, root / name)
-    (root / "src").symlink_to(REPO / "src")
+    (root / "src").mkdir()  # kedro wants the folder; the package is imported from REPO/src
     (root / "data").mkdir()
     (root / "data" / "01_raw").symlink_to(REPO / "data" / "01_raw")
     monkeypatch.chdir(root)
