@@ -11,6 +11,8 @@ class ParameterError(ValueError):
 
     def __init__(self, parameter: str, expected: str, got: Any) -> None:
         self.parameter = parameter
+        self.expected = expected
+        self.got = got
         super().__init__(f"Parameter '{parameter}': expected {expected}, got {got!r}.")
 
 
