@@ -67,3 +67,34 @@ def arm_pipeline(template: Pipeline, arm: str,
             params[f"params:{stage}_overrides"] = f"params:{arm}.{stage}"
     return Pipeline(wrapped, namespace=arm, inputs=mapping, parameters=params,
                     tags=[arm])
+
+
+def stage_templates(*stages: str) -> Pipeline:
+    """The per-arm templates of the named stages (`filter`, `training`, `evaluation`), joined."""
+    from genaug.pipelines.evaluation import create_template as evaluation_template
+    from genaug.pipelines.filtering import create_template as filter_template
+    from genaug.pipelines.training import create_template as training_template
+
+    builders = {"filter": filter_template, "training": training_template,
+                "evaluation": evaluation_template}
+    return sum((builders[stage]() for stage in stages), Pipeline([]))
+
+
+def baseline_arm() -> Pipeline:
+    """The real-only `baseline` arm shared by every ablation.
+
+    It trains without synthetic images; its FID/IS describe the unfiltered `synthetic_pool`
+    (the 0 % point of the threshold curve).
+    """
+    return arm_pipeline(stage_templates("training", "evaluation"), "baseline",
+                        inputs={"synthetic_kept": "synthetic_pool"})
+
+
+def shared_stages() -> Pipeline:
+    """The expensive shared work every ablation needs: data, generator, pool, scores, evaluator."""
+    from genaug.pipelines.data_processing import create_pipeline as data_processing
+    from genaug.pipelines.evaluation import create_pipeline as evaluation
+    from genaug.pipelines.filtering import create_pipeline as filtering
+    from genaug.pipelines.synthesis import create_pipeline as synthesis
+
+    return data_processing() + synthesis() + filtering() + evaluation()
