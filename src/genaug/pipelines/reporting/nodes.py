@@ -20,7 +20,7 @@ REAL_AUGMENTED = "real_augmented"
 
 COLUMNS = [
     "arm", "strategy", "drop_fraction", "n_real", "n_synthetic", "n_extra_real", "n_seeds",
-    "top1_mean", "top1_std", "gain_pp", "relative_gain", "improvement_ratio",
+    "top1_mean", "top1_std", "gain_pp", "relative_gain", "improvement_ratio", "ir_note",
     "fid", "inception_score", "inception_score_std", "feature_extractor", "fid_set",
 ]
 
@@ -42,9 +42,10 @@ def build_results_table(**inputs: Mapping[str, Any]) -> pd.DataFrame:
         m = metrics[arm]
         summary = inputs.get(f"{arm}__filter") or {}
         has_synthetic = m.get("strategy") in ("joint", "sequential")
-        ir = None
+        ir, ir_note = None, None
         if real_aug is not None and has_synthetic:
-            ir = improvement_ratio(m["top1_mean"], base["top1_mean"], real_aug["top1_mean"])
+            ir, ir_note = improvement_ratio(m["top1_mean"], real_aug["top1_mean"],
+                                            base["top1_mean"])
         rows.append({
             "arm": arm,
             "strategy": m.get("strategy"),
@@ -56,8 +57,9 @@ def build_results_table(**inputs: Mapping[str, Any]) -> pd.DataFrame:
             "top1_mean": m["top1_mean"],
             "top1_std": m.get("top1_std"),
             "gain_pp": absolute_gain(m["top1_mean"], base["top1_mean"]),
-            "relative_gain": relative_gain(m["top1_mean"], base["top1_mean"]),
+            "relative_gain": relative_gain(m["top1_mean"], base["top1_mean"]).value,
             "improvement_ratio": ir,
+            "ir_note": ir_note,
             "fid": m.get("fid"),
             "inception_score": m.get("inception_score"),
             "inception_score_std": m.get("inception_score_std"),
@@ -85,6 +87,8 @@ def results_markdown(table: pd.DataFrame, title: str) -> str:
         "features": table["feature_extractor"],
     })
     seeds = sorted(set(table["n_seeds"].dropna().astype(int)))
+    notes = [f"* IR of `{arm}`: {note}." for arm, note in zip(table["arm"], table["ir_note"],
+                                                             strict=True) if isinstance(note, str)]
     return "\n".join([
         f"# {title}",
         "",
@@ -97,6 +101,8 @@ def results_markdown(table: pd.DataFrame, title: str) -> str:
         "a real one; blank when not defined). FID/IS are computed with the named feature "
         "extractor on the set in 'FID/IS on' (the baseline row: the unfiltered pool).",
         "",
+        *notes,
+        *([""] if notes else []),
     ])
 
 

@@ -1,0 +1,67 @@
+"""Shared helpers for the benchmark scripts: a scratch project copy and per-node timing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+
+
+def scratch_project(name: str) -> Path:
+    """A fresh copy of conf/ (no conf/local) with the raw data linked, under benchmarks/.work/."""
+    root = REPO / "benchmarks" / ".work" / name
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    shutil.copytree(REPO / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    for file in ("pyproject.toml", ".telemetry"):
+        shutil.copy(REPO / file, root / file)
+    (root / "src").mkdir()
+    (root / "data").mkdir()
+    (root / "data" / "01_raw").symlink_to(REPO / "data" / "01_raw")
+    return root
+
+
+class NodeTimer:
+    """Kedro hook that records each node's wall time."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self._start: dict[str, float] = {}
+
+    @hook_impl
+    def before_node_run(self, node: Any) -> None:
+        self._start[node.name] = time.perf_counter()
+
+    @hook_impl
+    def after_node_run(self, node: Any) -> None:
+        self.times[node.name] = time.perf_counter() - self._start.pop(node.name)
+
+
+@contextmanager
+def in_dir(path: Path) -> Iterator[None]:
+    """Temporarily change the working directory."""
+    old = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def write_result(name: str, text: str) -> Path:
+    """Save a benchmark's Markdown report under benchmarks/results/ and return its path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.md"
+    path.write_text(text)
+    return path
