@@ -1,6 +1,7 @@
 """Benchmark (not a test): train the base-config CLIP on 2 threads, score a 3000-image pool.
 
-Run: cd <repo> && PYTHONPATH=src python tests/pipelines/filtering/bench_clip.py
+Run: cd <repo> && PYTHONPATH=src python tests/pipelines/filtering/bench_clip.py [GRID.png]
+(env BENCH_EPOCHS overrides the training epochs; GRID.png gets the kept-vs-rejected grid).
 The pool is 300 real_reserve images per class, 20% of them given a wrong label, so the
 scores can be checked: mislabeled images should score lower (AUC) and be dropped first.
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -17,7 +20,14 @@ import yaml
 
 from genaug.datasets import IDXImageDataset
 from genaug.pipelines.data_processing.nodes import make_real_splits
-from genaug.pipelines.filtering.nodes import evaluate_clip, filter_pool, score_pool, train_clip
+from genaug.pipelines.filtering.nodes import (
+    evaluate_clip,
+    filter_pool,
+    plot_filter_grid,
+    score_pool,
+    select_kept,
+    train_clip,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -30,6 +40,9 @@ def main() -> None:
     params = {}
     for name in ("parameters.yml", "parameters_data_processing.yml", "parameters_filtering.yml"):
         params.update(yaml.safe_load((conf / name).read_text()))
+    if os.environ.get("BENCH_EPOCHS"):
+        params["filtering"]["clip"]["closed_set"]["train"]["epochs"] = int(
+            os.environ["BENCH_EPOCHS"])
     catalog = yaml.safe_load((conf / "catalog.yml").read_text())
     raw = {}
     for split in ("raw_train", "raw_test"):
@@ -59,13 +72,13 @@ def main() -> None:
     clean, noisy = s[~wrong], s[wrong]
     auc = float((clean.view(-1, 1) > noisy.view(1, -1)).float().mean())
     kept, summary = filter_pool(pool, scores, names, params["filter"], {})
-    kept_mask = torch.zeros(len(labels), dtype=torch.bool)
-    # recover which pool images were kept through the selection itself
-    from genaug.pipelines.filtering.nodes import select_kept
+    assert len(kept["labels"]) == summary["kept"]
     kept_mask = select_kept(s, labels, len(names), params["filter"]["drop_fraction"],
                             params["filter"]["mode"], names)
     out = {
-        "threads": torch.get_num_threads(), "real_train": int(real_train["labels"].numel()),
+        "threads": torch.get_num_threads(), "epochs": len(log["epoch_loss"]),
+        "train_cpu_seconds": round(log["train_cpu_seconds"], 1),
+        "real_train": int(real_train["labels"].numel()),
         "pool": int(labels.numel()), "train_seconds": round(t1 - t0, 1),
         "score_seconds": round(t2 - t1, 1), "train_plus_score_seconds": round(t2 - t0, 1),
         "eval_real_test_seconds": round(t3 - t2, 1),
@@ -80,6 +93,8 @@ def main() -> None:
         "drop_0.2_mislabeled_in_kept": float(wrong[kept_mask].float().mean()),
     }
     print(json.dumps(out, indent=1))
+    if len(sys.argv) > 1:
+        plot_filter_grid(pool, scores, names, params["filter"], {}).savefig(sys.argv[1], dpi=110)
 
 
 if __name__ == "__main__":

@@ -242,13 +242,14 @@ def test_closed_set_clip_learns_on_real_images(params) -> None:
     real = _real_images(per_class=24, classes=[0, 1, 7, 8])
     names = ["T-shirt/top", "Trouser", "Sneaker", "Bag"]
     p = merge_params(params["filtering"], {"clip": {"closed_set": {"train": {
-        "epochs": 8, "batch_size": 32, "lr": 2.0e-3, "warmup_steps": 3}}}})
+        "epochs": 20, "batch_size": 16, "lr": 3.0e-3, "warmup_steps": 3}}}})
     model, log = train_clip(real, names, p, 0, "cpu")
     assert log["epoch_loss"][-1] < log["epoch_loss"][0] - 0.05
     report = evaluate_clip(model, real, names, log, p, "cpu")
     assert report["chance_top1"] == 0.25
     # honest, tolerant margin: well above chance on its own training data
-    assert report["zero_shot_top1"] >= 0.5
+    assert report["zero_shot_top1"] >= 0.45
+    assert report["own_above_other_rate"] >= 0.65  # chance: 0.5
     assert report["mean_own_class_similarity"] > report["mean_other_class_similarity"]
 
 
@@ -292,6 +293,13 @@ def test_pretrained_path_loads_local_checkpoint(tmp_path, params, make_bundle) -
 # ----------------------------------------------------------------------------- pipelines
 
 
+class KeptMemoryDataset(MemoryDataset):
+    """A MemoryDataset the runner cannot release, so the test can read intermediate outputs."""
+
+    def _release(self) -> None:
+        """Keep the data."""
+
+
 def test_shared_pipeline_and_two_arms(params, make_bundle) -> None:
     """create_pipeline + two namespaced filter arms in one SequentialRunner run."""
     real = make_bundle(per_class=4, num_classes=3, seed=1)
@@ -314,7 +322,7 @@ def test_shared_pipeline_and_two_arms(params, make_bundle) -> None:
                *(f"{arm}.{n}" for arm in arms for n in
                  ("synthetic_kept", "filter_summary", "filter_grid"))}
     for name in outputs:
-        catalog[name] = MemoryDataset()
+        catalog[name] = KeptMemoryDataset()
     SequentialRunner().run(pipe, catalog)
     assert catalog.load("synthetic_scores")["scores"].shape == (30,)
     assert 0.0 <= catalog.load("clip_report")["zero_shot_top1"] <= 1.0
@@ -324,3 +332,26 @@ def test_shared_pipeline_and_two_arms(params, make_bundle) -> None:
     assert catalog.load("arm_a.filter_summary")["drop_fraction"] == 0.1
     assert catalog.load("arm_b.filter_summary")["drop_fraction"] == 0.3
     assert isinstance(catalog.load("arm_b.filter_grid"), Figure)
+
+
+def test_catalog_entries_save_and_load(kedro_project, params, make_bundle) -> None:
+    """The project's catalog stores every filtering output (factories resolve per arm)."""
+    pool = make_bundle(per_class=6, num_classes=3)
+    real = make_bundle(per_class=3, num_classes=3, seed=1)
+    model, log = train_clip(real, NAMES, params["filtering"], 0, "cpu")
+    scores = score_pool(model, pool, NAMES, params["filtering"], "cpu")
+    kept, summary = filter_pool(pool, scores, NAMES, params["filter"], {"drop_fraction": 0.5})
+    grid = plot_filter_grid(pool, scores, NAMES, params["filter"], {"drop_fraction": 0.5})
+    catalog = kedro_project.catalog()
+    outputs = {"clip_model": model, "clip_training_log": log, "synthetic_scores": scores,
+               "arm_x.synthetic_kept": kept, "arm_x.filter_summary": summary,
+               "arm_x.filter_grid": grid}
+    for name, value in outputs.items():
+        catalog.save(name, value)
+    loaded = kedro_project.catalog()
+    assert set(loaded.load("clip_model")) == set(model)
+    assert torch.equal(loaded.load("synthetic_scores")["scores"], scores["scores"])
+    assert torch.equal(loaded.load("arm_x.synthetic_kept")["labels"], kept["labels"])
+    assert loaded.load("arm_x.filter_summary")["kept"] == 9
+    assert list((kedro_project.root / "data" / "08_reporting" / "arm_x" / "filter_grid.png")
+                .glob("*/filter_grid.png"))

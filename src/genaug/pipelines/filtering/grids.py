@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from genaug.common.bundles import Bundle  # noqa: E402
+from genaug.common.bundles import Bundle
 
 
 def _show(ax, image: torch.Tensor) -> None:
@@ -27,7 +23,9 @@ def kept_rejected_grid(pool: Bundle, scores: torch.Tensor, keep: torch.Tensor,
     """Rows = classes; left: top-scored kept images, right: lowest-scored rejected images."""
     k = len(names)
     cols = 2 * per_side + 1
-    fig, axes = plt.subplots(k, cols, figsize=(1.15 * cols + 1.2, 1.3 * k + 0.8), squeeze=False)
+    # A bare Figure (no pyplot): no global backend state, nothing left open after saving.
+    fig = Figure(figsize=(1.15 * cols + 1.2, 1.3 * k + 0.8))
+    axes = fig.subplots(k, cols, squeeze=False)
     for c, name in enumerate(names):
         sel = pool["labels"] == c
         kept_idx = torch.nonzero(sel & keep).flatten()
