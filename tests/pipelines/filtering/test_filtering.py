@@ -94,6 +94,9 @@ def test_bad_mode_and_clip_kind(params, make_bundle) -> None:
     with pytest.raises(ParameterError, match=r"filter\.mode"):
         filter_pool(pool, _fake_scores(pool["labels"]), NAMES, params["filter"],
                     {"mode": "top"})
+    bad = merge_params(params["filtering"], {"clip": {"closed_set": {"vision": {"patch_size": 5}}}})
+    with pytest.raises(ParameterError, match=r"filtering\.clip\.closed_set\.vision\.patch_size"):
+        train_clip(pool, NAMES, bad, 0, "cpu")
     bad = merge_params(params["filtering"], {"clip": {"kind": "open"}})
     with pytest.raises(ParameterError, match=r"filtering\.clip\.kind"):
         train_clip(pool, NAMES, bad, 0, "cpu")
@@ -246,7 +249,7 @@ def test_closed_set_clip_learns_on_real_images(params) -> None:
     model, log = train_clip(real, names, p, 0, "cpu")
     assert log["epoch_loss"][-1] < log["epoch_loss"][0] - 0.05
     report = evaluate_clip(model, real, names, log, p, "cpu")
-    assert report["chance_top1"] == 0.25
+    assert report["chance_top1"] == 0.25 and report["num_test_images"] == 96
     # honest, tolerant margin: well above chance on its own training data
     assert report["zero_shot_top1"] >= 0.45
     assert report["own_above_other_rate"] >= 0.65  # chance: 0.5

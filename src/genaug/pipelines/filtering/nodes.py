@@ -75,6 +75,8 @@ def check_filtering_params(params: Mapping[str, Any]) -> dict[str, Any]:
     check_str_template(require(clip, "caption_template", f"{P}.clip"),
                        f"{P}.clip.caption_template", "class")
     check_int(require(params, "score_batch_size", P), f"{P}.score_batch_size", minimum=1)
+    if params.get("report_max_per_class") is not None:
+        check_int(params["report_max_per_class"], f"{P}.report_max_per_class", minimum=1)
     if kind == "closed_set":
         cs = require(clip, "closed_set", f"{P}.clip")
         pre = f"{P}.clip.closed_set"
@@ -184,6 +186,11 @@ def train_clip(real_train: Mapping[str, Any], class_names: list[str], params: Ma
             "kind": "pretrained", "model_name": clip_params["pretrained"]["model_name"],
             "pretrained": clip_params["pretrained"]["pretrained"], "captions": texts}
 
+    patch = clip_params["closed_set"]["vision"]["patch_size"]
+    if image_shape[1] % patch or image_shape[2] % patch:
+        raise ParameterError(f"{P}.clip.closed_set.vision.patch_size",
+                             f"a divisor of the images' height and width {image_shape[1:]}",
+                             patch)
     train = clip_params["closed_set"]["train"]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "filtering", "clip_init"))
@@ -307,6 +314,11 @@ def evaluate_clip(clip_model: Mapping[str, torch.Tensor], real_test: Mapping[str
     dev = resolve_device(device)
     names = _check_class_names(class_names)
     test = validate_bundle(real_test, "real_test", num_classes=len(names))
+    cap = params.get("report_max_per_class")
+    if cap is not None:  # the first `cap` test images of each class, in test order
+        index = torch.cat([torch.nonzero(test["labels"] == c).flatten()[:cap]
+                           for c in range(len(names))]).sort().values
+        test = subset(test, index)
     model, tokenizer, preprocess = load_clip(clip_model, params, test["images"].shape[1:], dev)
     texts = captions(params["clip"]["caption_template"], names)
     sims = _similarities(model, tokenizer, preprocess, test["images"], texts, dev,
