@@ -1,0 +1,5 @@
+"""Filtering: a CLIP scores the synthetic pool; per-arm filters keep the top of each class."""
+
+from genaug.pipelines.filtering.pipeline import create_pipeline, create_template
+
+__all__ = ["create_pipeline", "create_template"]

@@ -1,0 +1,72 @@
+"""Filtering: shared CLIP training + pool scoring, and a per-arm filter template."""
+
+from kedro.pipeline import Node, Pipeline
+
+from genaug.pipelines.filtering.nodes import (
+    evaluate_clip,
+    filter_pool,
+    plot_filter_grid,
+    score_pool,
+    train_clip,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Shared nodes: train (or load) the CLIP, score the pool once, report CLIP sanity metrics."""
+    return Pipeline(
+        [
+            Node(
+                func=train_clip,
+                inputs=["real_train", "class_names", "params:filtering", "params:seed",
+                        "params:device"],
+                outputs=["clip_model", "clip_training_log"],
+                name="train_clip",
+                tags=["filtering"],
+            ),
+            Node(
+                func=score_pool,
+                inputs=["clip_model", "synthetic_pool", "class_names", "params:filtering",
+                        "params:device"],
+                outputs="synthetic_scores",
+                name="score_pool",
+                tags=["filtering"],
+            ),
+            Node(
+                func=evaluate_clip,
+                inputs=["clip_model", "real_test", "class_names", "clip_training_log",
+                        "params:filtering", "params:device"],
+                outputs="clip_report",
+                name="evaluate_clip",
+                tags=["filtering"],
+            ),
+        ]
+    )
+
+
+def create_template(**kwargs) -> Pipeline:
+    """Per-arm filter: keep the top of the pool by score -> synthetic_kept, summary, grid.
+
+    Instantiate per arm with `Pipeline(create_template(), namespace=arm, inputs={
+    "synthetic_pool", "synthetic_scores", "class_names"}, parameters={"params:filter":
+    "params:filter", "params:filter_overrides": f"params:{arm}.filter"})`.
+    """
+    return Pipeline(
+        [
+            Node(
+                func=filter_pool,
+                inputs=["synthetic_pool", "synthetic_scores", "class_names", "params:filter",
+                        "params:filter_overrides"],
+                outputs=["synthetic_kept", "filter_summary"],
+                name="filter_pool",
+                tags=["filtering", "filter"],
+            ),
+            Node(
+                func=plot_filter_grid,
+                inputs=["synthetic_pool", "synthetic_scores", "class_names", "params:filter",
+                        "params:filter_overrides"],
+                outputs="filter_grid",
+                name="plot_filter_grid",
+                tags=["filtering", "filter"],
+            ),
+        ]
+    )
