@@ -17,6 +17,7 @@ from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 from safetensors.torch import save_file
 
+from genaug.common.params import merge_params
 from genaug.common.validation import ParameterError
 from genaug.datasets import IDXImageDataset
 from genaug.pipelines.filtering import create_pipeline, create_template
@@ -25,7 +26,6 @@ from genaug.pipelines.filtering.nodes import (
     check_filtering_params,
     evaluate_clip,
     filter_pool,
-    merge_params,
     plot_filter_grid,
     score_pool,
     select_kept,

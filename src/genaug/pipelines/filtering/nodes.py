@@ -18,7 +18,6 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from copy import deepcopy
 from typing import Any
 
 import open_clip
@@ -27,6 +26,7 @@ from tqdm.auto import tqdm
 
 from genaug.common.bundles import Bundle, subset, validate_bundle
 from genaug.common.device import resolve_device
+from genaug.common.params import merge_params
 from genaug.common.seeding import derive_seed
 from genaug.common.validation import (
     ParameterError,
@@ -55,17 +55,6 @@ MODES = ("per_class", "global")
 
 
 # ----------------------------------------------------------------------------- parameters
-
-
-def merge_params(defaults: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict:
-    """Deep-merge an arm's overrides into the stage defaults (overrides win)."""
-    merged = deepcopy(dict(defaults or {}))
-    for key, value in (overrides or {}).items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = merge_params(merged[key], value)
-        else:
-            merged[key] = deepcopy(value)
-    return merged
 
 
 def check_filtering_params(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,11 +9,11 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
 
-from genaug.metrics import absolute_gain, improvement_ratio, relative_gain  # noqa: E402
+from genaug.metrics import absolute_gain, improvement_ratio, relative_gain
 
 BASELINE = "baseline"
 REAL_AUGMENTED = "real_augmented"

@@ -1,6 +1,6 @@
 """Benchmark (not a test): train the base-config CLIP on 2 threads, score a 3000-image pool.
 
-Run: cd <repo> && PYTHONPATH=src python tests/pipelines/filtering/bench_clip.py [GRID.png]
+Run: python benchmarks/bench_clip.py [GRID.png]
 (env BENCH_EPOCHS overrides the training epochs; GRID.png gets the kept-vs-rejected grid).
 The pool is 300 real_reserve images per class, 20% of them given a wrong label, so the
 scores can be checked: mislabeled images should score lower (AUC) and be dropped first.
