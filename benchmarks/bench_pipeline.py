@@ -14,9 +14,10 @@ import platform
 import time
 
 import torch
-from _common import NodeTimer, in_dir, scratch_project, write_result
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+
+from _common import NodeTimer, in_dir, scratch_project, write_result
 
 
 def _run(root, env: str, pipeline: str, params=None, only_missing=False) -> tuple[float, dict]:
@@ -49,8 +50,8 @@ def main() -> None:
     lines += ["", f"**Total: {total:.1f} s ({total / 60:.1f} min)**, {len(times)} nodes.", ""]
     summary = f"{args.pipeline} ({args.env}): {total / 60:.1f} min total"
     if args.rerun_drop is not None:
-        rerun, rerun_times = _run(root, args.env, args.pipeline,
-                                  params={"drop_10": {"filter": {"drop_fraction": args.rerun_drop}}},
+        changed = {"drop_10": {"filter": {"drop_fraction": args.rerun_drop}}}
+        rerun, rerun_times = _run(root, args.env, args.pipeline, params=changed,
                                   only_missing=True)
         lines += [f"Rerun with `--only-missing-outputs` and drop_10.filter.drop_fraction="
                   f"{args.rerun_drop}: **{rerun:.1f} s** ({rerun / total:.1%} of the first run); "
