@@ -1,0 +1,1 @@
+"""Model builders: diffusion generators, classifiers, CLIP, evaluator."""
