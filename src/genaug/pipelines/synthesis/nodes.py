@@ -8,6 +8,7 @@ last one (see ``genaug.datasets.sharded_bundle``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -51,6 +52,9 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
     gen = require(params, "generator", P)
     kind = check_choice(require(gen, "kind", f"{P}.generator"), f"{P}.generator.kind", KINDS)
     cfg: dict[str, Any] = {"kind": kind}
+    threads = params.get("num_threads")
+    cfg["num_threads"] = None if threads is None else check_int(
+        threads, f"{P}.num_threads", minimum=1)
 
     s = require(params, "sampling", P)
     cfg["sampling"] = {
@@ -162,6 +166,18 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Temporarily set torch's intra-op thread count (None: leave it as it is)."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _check_inputs(real_train: Mapping[str, Any], class_names: Any) -> tuple[Bundle, list[str]]:
     """Validate real_train against class_names."""
     if (not isinstance(class_names, list) or len(class_names) < 2
@@ -228,12 +244,13 @@ def train_generator(real_train: Bundle, class_names: list[str], params: dict[str
                 sum(p.numel() for p in unet.parameters()) / 1e6, t["steps"], t["batch_size"], dev)
     start = time.perf_counter()
     gen = torch.Generator().manual_seed(derive_seed(seed, P, "train"))
-    ema, history = D.train_unet(
-        unet, scheduler, images, real["labels"], num_classes=k, steps=t["steps"],
-        batch_size=t["batch_size"], lr=t["lr"], warmup_steps=t["warmup_steps"],
-        weight_decay=t["weight_decay"], ema_decay=t["ema_decay"],
-        label_dropout=t["label_dropout"], hflip=t["hflip"], generator=gen, device=dev,
-        log_every=t["log_every"])
+    with _torch_threads(cfg["num_threads"]):
+        ema, history = D.train_unet(
+            unet, scheduler, images, real["labels"], num_classes=k, steps=t["steps"],
+            batch_size=t["batch_size"], lr=t["lr"], warmup_steps=t["warmup_steps"],
+            weight_decay=t["weight_decay"], ema_decay=t["ema_decay"],
+            label_dropout=t["label_dropout"], hflip=t["hflip"], generator=gen, device=dev,
+            log_every=t["log_every"])
     seconds = time.perf_counter() - start
     ema.copy_to(unet.parameters())
     unet.cpu().eval()
@@ -287,7 +304,8 @@ def generate_synthetic_pool(generator: dict[str, torch.Tensor], real_train: Bund
                 progress["start"] = time.perf_counter()
             shard_seed = derive_seed(seed, "pool", index)
             t0 = time.perf_counter()
-            images = sampler(labels[lo:hi], shard_seed, lo)
+            with _torch_threads(cfg["num_threads"]):
+                images = sampler(labels[lo:hi], shard_seed, lo)
             progress["done"] += hi - lo
             dt = time.perf_counter() - t0
             elapsed = time.perf_counter() - progress["start"]
