@@ -83,3 +83,19 @@ def test_to_dataset_images_grayscale_and_resize():
     assert out.shape == (3, 1, 28, 28) and out.dtype == torch.uint8
     out3 = D.to_dataset_images(torch.rand(2, 3, 40, 40), 3, 32, 32)
     assert out3.shape == (2, 3, 32, 32)
+
+
+def test_load_pretrained_pipeline_from_local_folder(tmp_path):
+    """A locally saved diffusers pipeline loads offline, with the sampling scheduler swapped."""
+    from diffusers import DDPMPipeline
+
+    pipe = DDPMPipeline(unet=D.UNet2DModel(sample_size=8, in_channels=3, out_channels=3,
+                                           block_out_channels=(4, 8), norm_num_groups=4,
+                                           layers_per_block=1,
+                                           down_block_types=("DownBlock2D", "DownBlock2D"),
+                                           up_block_types=("UpBlock2D", "UpBlock2D")),
+                        scheduler=D.DDPMScheduler(num_train_timesteps=50))
+    pipe.save_pretrained(str(tmp_path / "pipe"))
+    loaded = D.load_pretrained_pipeline(tmp_path / "pipe", "ddim", torch.device("cpu"))
+    assert type(loaded.scheduler).__name__ == "DDIMScheduler"
+    assert D.pretrained_digest(tmp_path / "pipe") == D.pretrained_digest(tmp_path / "pipe")
