@@ -1,0 +1,306 @@
+"""Diffusion generators: a closed-set class-conditional UNet and an open-set text-to-image pipeline.
+
+Closed set (the embedded default): a diffusers ``UNet2DModel`` with a class embedding
+(``num_class_embeds = K + 1``; id ``K`` is the "null" class used for classifier-free guidance),
+trained with ``DDPMScheduler`` and the epsilon-prediction objective on ``real_train`` only,
+with EMA weights from diffusers' ``EMAModel``. Images are padded to ``sample_size`` (e.g.
+28 -> 32) with the background value so the UNet can downsample cleanly, and cropped back after
+sampling. Sampling uses a fast scheduler (DPM-Solver++ or DDIM) built from the training
+scheduler's config.
+
+The trained generator is stored as one flat dict of tensors (a safetensors file): the EMA
+weights under ``unet.<name>`` and a JSON description (UNet config, training scheduler config,
+class count, image shape, padding) as a uint8 tensor under ``meta.config``, so it is rebuilt
+from the file alone with ``UNet2DModel.from_config`` + ``load_state_dict`` (no pickle).
+
+Open set: any local diffusers text-to-image pipeline (``DiffusionPipeline.from_pretrained(path,
+local_files_only=True)``) prompted per class; outputs are converted to the dataset's channels
+and size. Its catalog entry is a light reference (path + hashes of the pipeline's config files),
+not a copy of the weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from diffusers import (
+    DDIMScheduler,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+    UNet2DModel,
+)
+from diffusers.optimization import get_cosine_schedule_with_warmup
+from diffusers.training_utils import EMAModel
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+SCHEDULERS = ("dpmsolver++", "ddim", "ddpm")
+META_KEY = "meta.config"
+LOSS_KEY = "meta.loss_history"
+UNET_PREFIX = "unet."
+
+
+# ----------------------------------------------------------------------------- building
+def build_unet(num_classes: int, channels: int, sample_size: int,
+               block_out_channels: Sequence[int], layers_per_block: int,
+               norm_num_groups: int, attention: bool = False) -> UNet2DModel:
+    """A small class-conditional UNet2DModel with a null class id for classifier-free guidance."""
+    n = len(block_out_channels)
+    down = ["DownBlock2D"] * n
+    up = ["UpBlock2D"] * n
+    if attention and n > 1:
+        down[-1] = "AttnDownBlock2D"
+        up[0] = "AttnUpBlock2D"
+    return UNet2DModel(
+        sample_size=sample_size,
+        in_channels=channels,
+        out_channels=channels,
+        block_out_channels=tuple(block_out_channels),
+        layers_per_block=layers_per_block,
+        down_block_types=tuple(down),
+        up_block_types=tuple(up),
+        norm_num_groups=norm_num_groups,
+        num_class_embeds=num_classes + 1,
+    )
+
+
+def build_train_scheduler(num_train_timesteps: int, beta_schedule: str) -> DDPMScheduler:
+    """The DDPM noise scheduler used for training (epsilon prediction)."""
+    return DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule,
+                         prediction_type="epsilon", clip_sample=True)
+
+
+def build_sampling_scheduler(name: str, config: Mapping[str, Any]):
+    """A sampling scheduler (`dpmsolver++`, `ddim` or `ddpm`) built from a scheduler config."""
+    if name == "dpmsolver++":
+        return DPMSolverMultistepScheduler.from_config(dict(config),
+                                                       algorithm_type="dpmsolver++")
+    if name == "ddim":
+        return DDIMScheduler.from_config(dict(config))
+    if name == "ddpm":
+        return DDPMScheduler.from_config(dict(config))
+    raise ValueError(f"unknown scheduler {name!r}; expected one of {SCHEDULERS}")
+
+
+# ----------------------------------------------------------------------------- padding
+def pad_amounts(height: int, width: int, sample_size: int) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) padding that centres an H×W image in sample_size²."""
+    dh, dw = sample_size - height, sample_size - width
+    return dw // 2, dw - dw // 2, dh // 2, dh - dh // 2
+
+
+def pad_images(x: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tensor:
+    """Pad float images in [-1, 1] with -1 (the black background) to the UNet's size."""
+    return F.pad(x, pads, value=-1.0) if any(pads) else x
+
+
+def crop_images(x: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tensor:
+    """Undo pad_images."""
+    left, right, top, bottom = pads
+    return x[..., top:x.shape[-2] - bottom, left:x.shape[-1] - right]
+
+
+# ----------------------------------------------------------------------------- training
+def diffusion_loss(unet: UNet2DModel, scheduler: DDPMScheduler, x0: torch.Tensor,
+                   labels: torch.Tensor, noise: torch.Tensor,
+                   timesteps: torch.Tensor) -> torch.Tensor:
+    """The standard noise-prediction MSE for clean images x0 at the given timesteps."""
+    noisy = scheduler.add_noise(x0, noise, timesteps)
+    pred = unet(noisy, timesteps, class_labels=labels).sample
+    return F.mse_loss(pred, noise)
+
+
+def train_unet(unet: UNet2DModel, scheduler: DDPMScheduler, images: torch.Tensor,
+               labels: torch.Tensor, *, num_classes: int, steps: int, batch_size: int,
+               lr: float, warmup_steps: int, weight_decay: float, ema_decay: float,
+               label_dropout: float, hflip: bool, generator: torch.Generator,
+               device: torch.device, log_every: int = 100,
+               on_step: Callable[[int, float], None] | None = None) -> tuple[EMAModel, list[float]]:
+    """Train the UNet on padded float images in [-1, 1]; return its EMA and the loss history.
+
+    All randomness (batches, flips, label dropout, noise, timesteps) comes from `generator`
+    (a CPU generator), so a run is reproducible on CPU whatever the global RNG state.
+    """
+    unet.to(device).train()
+    ema = EMAModel(unet.parameters(), decay=ema_decay, use_ema_warmup=True)
+    ema.to(device)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=weight_decay)
+    lr_sched = get_cosine_schedule_with_warmup(optimizer, warmup_steps, steps)
+    n = images.shape[0]
+    history: list[float] = []
+    start = time.perf_counter()
+    running = 0.0
+    bar = tqdm(range(steps), desc="train generator", unit="step", mininterval=2.0)
+    for step in bar:
+        idx = torch.randint(0, n, (batch_size,), generator=generator)
+        x0 = images[idx]
+        y = labels[idx].clone()
+        if hflip:
+            flip = torch.rand(batch_size, generator=generator) < 0.5
+            x0 = torch.where(flip[:, None, None, None], x0.flip(-1), x0)
+        if label_dropout > 0:
+            drop = torch.rand(batch_size, generator=generator) < label_dropout
+            y[drop] = num_classes
+        noise = torch.randn(x0.shape, generator=generator)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (batch_size,),
+                          generator=generator)
+        loss = diffusion_loss(unet, scheduler, x0.to(device), y.to(device), noise.to(device),
+                              t.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        optimizer.step()
+        lr_sched.step()
+        ema.step(unet.parameters())
+        value = float(loss.detach())
+        history.append(value)
+        running = value if step == 0 else 0.98 * running + 0.02 * value
+        bar.set_postfix(loss=f"{running:.4f}")
+        if on_step is not None:
+            on_step(step, value)
+        if (step + 1) % log_every == 0 or step + 1 == steps:
+            elapsed = time.perf_counter() - start
+            rate = (step + 1) / elapsed
+            logger.info("generator step %d/%d: loss %.4f (ema of batch loss), %.2f steps/s, "
+                        "lr %.2e, ETA %.0f s", step + 1, steps, running, rate,
+                        lr_sched.get_last_lr()[0], (steps - step - 1) / rate)
+    bar.close()
+    return ema, history
+
+
+# ----------------------------------------------------------------------------- sampling
+@torch.inference_mode()
+def sample_unet(unet: UNet2DModel, scheduler, labels: torch.Tensor, noise: torch.Tensor, *,
+                steps: int, guidance_scale: float, null_class: int,
+                device: torch.device) -> torch.Tensor:
+    """Denoise `noise` (B×C×S×S) into images in [-1, 1] conditioned on `labels`.
+
+    With guidance_scale != 1, the conditional and unconditional (null class) predictions
+    are computed in one doubled batch and combined as u + s·(c − u).
+    """
+    scheduler.set_timesteps(steps, device=device)
+    x = noise.to(device) * scheduler.init_noise_sigma
+    y = labels.to(device)
+    guided = guidance_scale != 1.0
+    if guided:
+        y = torch.cat([y, torch.full_like(y, null_class)])
+    for t in scheduler.timesteps:
+        inp = torch.cat([x, x]) if guided else x
+        inp = scheduler.scale_model_input(inp, t)
+        eps = unet(inp, t, class_labels=y).sample
+        if guided:
+            cond, uncond = eps.chunk(2)
+            eps = uncond + guidance_scale * (cond - uncond)
+        x = scheduler.step(eps, t, x).prev_sample
+    return x.clamp(-1.0, 1.0)
+
+
+# ----------------------------------------------------------------------------- storage
+def pack_generator(unet: UNet2DModel, meta: Mapping[str, Any],
+                   loss_history: Sequence[float] | None = None) -> dict[str, torch.Tensor]:
+    """Flatten a UNet and its description into a dict of tensors for a safetensors file."""
+    state = {UNET_PREFIX + k: v.detach().cpu().contiguous().clone()
+             for k, v in unet.state_dict().items()}
+    state[META_KEY] = encode_json(meta)
+    if loss_history is not None:
+        state[LOSS_KEY] = torch.tensor(list(loss_history), dtype=torch.float32)
+    return state
+
+
+def encode_json(meta: Mapping[str, Any]) -> torch.Tensor:
+    """JSON-encode a mapping into a uint8 tensor (safetensors holds tensors only)."""
+    raw = json.dumps(meta, sort_keys=True).encode("utf-8")
+    return torch.frombuffer(bytearray(raw), dtype=torch.uint8).clone()
+
+
+def decode_meta(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    """Read the JSON description stored by pack_generator / a pretrained reference."""
+    if META_KEY not in state:
+        raise ValueError(f"the generator has no '{META_KEY}' entry; it was not written by genaug")
+    return json.loads(bytes(state[META_KEY].to(torch.uint8).tolist()).decode("utf-8"))
+
+
+def unpack_unet(state: Mapping[str, torch.Tensor]) -> tuple[UNet2DModel, dict[str, Any]]:
+    """Rebuild the closed-set UNet (EMA weights) and its description from pack_generator's dict."""
+    meta = decode_meta(state)
+    unet = UNet2DModel.from_config(meta["unet_config"])
+    weights = {k[len(UNET_PREFIX):]: v for k, v in state.items() if k.startswith(UNET_PREFIX)}
+    unet.load_state_dict(weights, strict=True)
+    unet.eval()
+    return unet, meta
+
+
+def state_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """A SHA-256 over every tensor's name, dtype, shape and bytes (the generator's identity)."""
+    h = hashlib.sha256()
+    for key in sorted(state):
+        t = state[key].detach().cpu().contiguous()
+        h.update(key.encode())
+        h.update(str(t.dtype).encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- open set
+def pretrained_digest(path: str | Path) -> str:
+    """Hash a local diffusers pipeline folder's config/json files (cheap provenance)."""
+    root = Path(path)
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.json")):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def load_pretrained_pipeline(path: str | Path, scheduler: str | None, device: torch.device,
+                             dtype: torch.dtype = torch.float32):
+    """Load a local diffusers text-to-image pipeline, optionally swapping its scheduler."""
+    from diffusers import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(str(path), local_files_only=True, torch_dtype=dtype)
+    if scheduler is not None:
+        pipe.scheduler = build_sampling_scheduler(scheduler, pipe.scheduler.config)
+    if hasattr(pipe, "safety_checker"):
+        pipe.safety_checker = None
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def to_dataset_images(images: torch.Tensor, channels: int, height: int,
+                      width: int) -> torch.Tensor:
+    """Convert B×3×h×w floats in [0, 1] to the dataset's C×H×W uint8 (grayscale + resize)."""
+    x = images.float().clamp(0.0, 1.0)
+    if x.shape[1] == 3 and channels == 1:
+        weights = torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)
+        x = (x * weights).sum(1, keepdim=True)
+    elif x.shape[1] == 1 and channels == 3:
+        x = x.expand(-1, 3, -1, -1)
+    if tuple(x.shape[-2:]) != (height, width):
+        x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True,
+                          align_corners=False)
+    return x.clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8).cpu()
+
+
+def ceil_div(a: int, b: int) -> int:
+    """Integer ceiling division."""
+    return -(-a // b) if b else 0
+
+
+__all__ = [
+    "SCHEDULERS", "build_sampling_scheduler", "build_train_scheduler", "build_unet",
+    "ceil_div", "crop_images", "decode_meta", "diffusion_loss", "encode_json",
+    "load_pretrained_pipeline", "math", "pack_generator", "pad_amounts", "pad_images",
+    "pretrained_digest", "sample_unet", "state_digest", "to_dataset_images", "train_unet",
+    "unpack_unet",
+]

@@ -1,0 +1,5 @@
+"""Synthesis: train a closed-set generator (or reference a pretrained one) and sample the pool."""
+
+from genaug.pipelines.synthesis.pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

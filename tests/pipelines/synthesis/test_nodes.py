@@ -1,0 +1,218 @@
+"""Synthesis nodes: pool shape/balance, bit-identical resume, pretrained path, bad params."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from kedro.io.core import DatasetError, Version
+
+from genaug.common.validation import ParameterError
+from genaug.datasets.sharded_bundle import LazyShard, ShardedBundleDataset
+from genaug.models import diffusion as D
+from genaug.pipelines.synthesis import nodes as N
+
+NAMES = ["a", "b", "c", "d"]
+
+PARAMS = {
+    "generator": {"kind": "closed_set"},
+    "num_threads": None,
+    "model": {"sample_size": None, "block_out_channels": [8, 16], "layers_per_block": 1,
+              "norm_num_groups": 4, "attention": False},
+    "train": {"steps": 3, "batch_size": 8, "lr": 2e-3, "warmup_steps": 1, "weight_decay": 0.0,
+              "ema_decay": 0.99, "label_dropout": 0.1, "hflip": True,
+              "num_train_timesteps": 100, "beta_schedule": "squaredcos_cap_v2",
+              "log_every": 2},
+    "pretrained": {"path": None, "prompt_template": "a photo of a {class}",
+                   "negative_prompt": None, "resolution": None, "guidance_scale": None,
+                   "dtype": "float32"},
+    "sampling": {"scheduler": "dpmsolver++", "steps": 2, "guidance_scale": 2.0,
+                 "batch_size": 5},
+    "pool": {"per_class": None, "multiple_of_real": 2, "shard_size": 7},
+    "grid": {"per_class": 3, "real_per_class": 1},
+}
+
+
+def _params(**changes) -> dict:
+    """PARAMS with dotted keys replaced, e.g. _params(**{"pool.per_class": 3})."""
+    out = copy.deepcopy(PARAMS)
+    for dotted, value in changes.items():
+        *parents, last = dotted.split(".")
+        node = out
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    return out
+
+
+@pytest.fixture(scope="module")
+def real_train() -> dict[str, torch.Tensor]:
+    """4 classes × 8 images of 1×28×28 (the conf/test shape)."""
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (32, 1, 28, 28), generator=gen, dtype=torch.uint8)
+    return {"images": images, "labels": torch.arange(4).repeat_interleave(8)}
+
+
+@pytest.fixture(scope="module")
+def generator(real_train) -> dict[str, torch.Tensor]:
+    """A tiny closed-set generator trained for a few steps."""
+    return N.train_generator(real_train, NAMES, _params(), 7, "cpu")
+
+
+def _dataset(root: Path) -> ShardedBundleDataset:
+    return ShardedBundleDataset(filepath=str(root / "pool"), version=Version(None, None))
+
+
+def _save_all(ds: ShardedBundleDataset, shards, stop_after: int | None = None) -> list[int]:
+    """Save shards like Kedro does for a generator node; return the indices computed."""
+    computed: list[int] = []
+    for n, shard in enumerate(shards):
+        if stop_after is not None and n == stop_after:
+            break  # simulated interruption: the generator is abandoned mid-way
+
+        def make(shard=shard):
+            computed.append(shard.index)
+            return shard.make()
+
+        ds.save(LazyShard(shard.index, shard.num_shards, shard.fingerprint, make))
+    return computed
+
+
+def test_generator_is_self_describing(generator):
+    """The stored generator rebuilds from its own tensors (weights + JSON description)."""
+    unet, meta = D.unpack_unet(generator)
+    assert meta["class_names"] == NAMES and meta["image_shape"] == [1, 28, 28]
+    assert meta["sample_size"] == 28 and unet.config.num_class_embeds == len(NAMES) + 1
+    assert generator[D.LOSS_KEY].shape == (3,)
+
+
+def test_pool_shape_dtype_labels_balance(tmp_path, real_train, generator):
+    """The pool is multiple_of_real × real_train, class-balanced, written in shards."""
+    ds = _dataset(tmp_path)
+    shards = list(N.generate_synthetic_pool(generator, real_train, NAMES, _params(), 7, "cpu"))
+    assert len(shards) == 10  # 64 images in shards of 7
+    _save_all(ds, shards)
+    pool = ds.load()
+    assert pool["images"].shape == (64, 1, 28, 28) and pool["images"].dtype == torch.uint8
+    assert pool["labels"].dtype == torch.int64
+    assert torch.bincount(pool["labels"], minlength=4).tolist() == [16] * 4
+    assert ds.manifest()["shard_sizes"] == [7] * 9 + [1]
+    assert sum(s["labels"].numel() for s in ds.iter_shards()) == 64
+    assert pool["images"].float().std() > 1  # not a constant image
+    fig = N.plot_generator_samples(pool, real_train, NAMES, _params())
+    assert len(fig.axes) == 4 * 4
+
+
+def test_resumed_generation_is_bit_identical(tmp_path, real_train, generator):
+    """Interrupt after k shards: no valid version; a rerun reuses them and equals a clean run."""
+    params = _params(**{"pool.per_class": 5, "pool.shard_size": 4})  # 20 images, 5 shards
+    clean = _dataset(tmp_path / "clean")
+    _save_all(clean, N.generate_synthetic_pool(generator, real_train, NAMES, params, 7, "cpu"))
+
+    ds = _dataset(tmp_path / "resumed")
+    first = _save_all(ds, N.generate_synthetic_pool(generator, real_train, NAMES, params, 7,
+                                                    "cpu"), stop_after=3)
+    assert first == [0, 1, 2]
+    assert not ds.exists()
+    with pytest.raises(DatasetError):
+        ds.load()
+    ds2 = _dataset(tmp_path / "resumed")  # a new run (session)
+    second = _save_all(ds2, N.generate_synthetic_pool(generator, real_train, NAMES, params, 7,
+                                                      "cpu"))
+    assert second == [3, 4]  # staged shards were reused, not recomputed
+    a, b = clean.load(), ds2.load()
+    assert torch.equal(a["images"], b["images"]) and torch.equal(a["labels"], b["labels"])
+    assert not (tmp_path / "resumed" / "pool.staging").exists()
+
+    # Other sampling parameters => another fingerprint => nothing reused.
+    other = _params(**{"pool.per_class": 5, "pool.shard_size": 4, "sampling.steps": 3})
+    ds3 = _dataset(tmp_path / "resumed")
+    assert _save_all(ds3, N.generate_synthetic_pool(generator, real_train, NAMES, other, 7,
+                                                    "cpu")) == [0, 1, 2, 3, 4]
+
+
+def test_version_without_manifest_is_not_loaded(tmp_path):
+    """A version folder lacking its completion marker is refused."""
+    ds = _dataset(tmp_path)
+    bundle = {"images": torch.zeros(2, 1, 4, 4, dtype=torch.uint8),
+              "labels": torch.tensor([0, 1])}
+    ds.save(bundle)
+    loaded = _dataset(tmp_path).load()
+    assert torch.equal(loaded["images"], bundle["images"])
+    version_dir = next((tmp_path / "pool").iterdir()) / "pool"
+    (version_dir / "manifest.json").unlink()
+    with pytest.raises(DatasetError, match="manifest"):
+        _dataset(tmp_path).load()
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({"sampling.scheduler": "euler_magic"}, "synthesis.sampling.scheduler"),
+        ({"pool.per_class": 0}, "synthesis.pool.per_class"),
+        ({"pool.per_class": 2.5}, "synthesis.pool.per_class"),
+        ({"pool.per_class": "ten"}, "synthesis.pool.per_class"),
+        ({"pool.multiple_of_real": -1}, "synthesis.pool.multiple_of_real"),
+        ({"pool.shard_size": 0}, "synthesis.pool.shard_size"),
+        ({"generator.kind": "gan"}, "synthesis.generator.kind"),
+        ({"model.norm_num_groups": 3}, "synthesis.model.norm_num_groups"),
+        ({"model.sample_size": 27}, "synthesis.model.sample_size"),
+        ({"generator.kind": "pretrained", "pretrained.path": "/nonexistent/model"},
+         "synthesis.pretrained.path"),
+    ],
+)
+def test_bad_parameters_raise_before_training(real_train, changes, key):
+    """Bad parameters raise ParameterError naming `synthesis.<key>` (before any training)."""
+    with pytest.raises(ParameterError) as err:
+        N.train_generator(real_train, NAMES, _params(**changes), 7, "cpu")
+    assert err.value.parameter == key
+    assert key in str(err.value)
+
+
+def test_prompt_template_without_class_is_rejected(tmp_path, real_train):
+    """A prompt template lacking `{class}` names synthesis.pretrained.prompt_template."""
+    (tmp_path / "model_index.json").write_text("{}")
+    params = _params(**{"generator.kind": "pretrained", "pretrained.path": str(tmp_path),
+                        "pretrained.prompt_template": "a photo"})
+    with pytest.raises(ParameterError, match=r"synthesis\.pretrained\.prompt_template"):
+        N.train_generator(real_train, NAMES, params, 7, "cpu")
+
+
+def test_pool_rejects_generator_of_other_kind(real_train, generator, tmp_path):
+    """Sampling a closed-set generator with kind=pretrained fails naming the parameter."""
+    (tmp_path / "model_index.json").write_text("{}")
+    params = _params(**{"generator.kind": "pretrained", "pretrained.path": str(tmp_path)})
+    with pytest.raises(ParameterError, match=r"synthesis\.generator\.kind"):
+        next(N.generate_synthetic_pool(generator, real_train, NAMES, params, 7, "cpu"))
+
+
+class _FakeTextToImage:
+    """Stands in for a diffusers text-to-image pipeline: RGB 48×48 outputs in [0, 1]."""
+
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+
+    def __call__(self, prompt, num_inference_steps, guidance_scale, generator, output_type,
+                 **kwargs):
+        self.prompts.extend(prompt)
+        images = torch.stack([torch.rand(3, 48, 48, generator=g) for g in generator])
+        return type("Out", (), {"images": images})()
+
+
+def test_pretrained_path_with_stub_pipeline(tmp_path, real_train, monkeypatch):
+    """Pretrained mode prompts per class and converts outputs to the dataset's shape."""
+    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "Fake"}))
+    fake = _FakeTextToImage()
+    monkeypatch.setattr(D, "load_pretrained_pipeline", lambda *a, **k: fake)
+    params = _params(**{"generator.kind": "pretrained", "pretrained.path": str(tmp_path),
+                        "pool.per_class": 2})
+    ref = N.train_generator(real_train, NAMES, params, 7, "cpu")
+    assert D.decode_meta(ref)["kind"] == "pretrained"
+    ds = _dataset(tmp_path / "out")
+    _save_all(ds, N.generate_synthetic_pool(ref, real_train, NAMES, params, 7, "cpu"))
+    pool = ds.load()
+    assert pool["images"].shape == (8, 1, 28, 28) and pool["images"].dtype == torch.uint8
+    assert fake.prompts[:4] == [f"a photo of a {c}" for c in NAMES]
