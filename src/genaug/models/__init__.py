@@ -1,0 +1,1 @@
+"""Model builders: diffusion generator, CLIP, classifiers, evaluator; device helpers."""
