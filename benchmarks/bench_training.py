@@ -60,7 +60,7 @@ def main() -> None:
         clf, hist = train_classifier(train, reserve, names, fake, tr["training"], over, seed,
                                      "cpu")
         secs = time.perf_counter() - t
-        params_eval = dict(ev["evaluation"], feature_extractor="evaluator")
+        params_eval = dict(ev["evaluation"], feature_extractor="evaluator-cnn")
         if evaluator is None:
             params_eval["compute_fid"] = False
         metrics = evaluate_classifier(clf, hist, fake, test, train, reserve, evaluator, names,

@@ -19,7 +19,8 @@ ARCHITECTURES = ("fast_cnn", "resnet18")
 
 
 class FastCNN(nn.Module):
-    """Conv-BN-ReLU stages (`convs_per_stage` each) (pooling between them), global average pooling, dropout, linear."""
+    """Conv-BN-ReLU stages (`convs_per_stage` each, 2×2 max-pool between stages), GAP, dropout,
+    linear head."""
 
     def __init__(self, in_channels: int, num_classes: int,
                  widths: Sequence[int] = (32, 64, 128), dropout: float = 0.2,
@@ -82,7 +83,8 @@ def check_architecture(params: Mapping[str, Any], prefix: str) -> dict[str, Any]
     if arch == "fast_cnn":
         cfg = params.get("fast_cnn") or {}
         if not isinstance(cfg, Mapping):
-            raise ParameterError(f"{prefix}.fast_cnn", "a mapping (widths, dropout, convs_per_stage)", cfg)
+            raise ParameterError(f"{prefix}.fast_cnn",
+                                 "a mapping (widths, dropout, convs_per_stage)", cfg)
         widths = cfg.get("widths", [32, 64, 128])
         if (not isinstance(widths, list | tuple) or not widths
                 or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0
@@ -143,7 +145,7 @@ def normalize_images(images: torch.Tensor,
 
 def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], parameter: str,
                source: str) -> nn.Module:
-    """Load a state_dict strictly; on any mismatch fail naming the parameter that builds the model."""
+    """Load a state_dict strictly; on a mismatch fail naming the parameter that builds the model."""
     try:
         model.load_state_dict(dict(state), strict=True)
     except RuntimeError as exc:
@@ -173,6 +175,6 @@ def unpack_states(packed: Mapping[str, torch.Tensor]) -> dict[int, dict[str, tor
     for key, value in packed.items():
         head, _, name = key.partition("/")
         if not head.startswith("seed") or not name or not head[4:].lstrip("-").isdigit():
-            raise ValueError(f"Classifier weights key {key!r} is not of the form 'seed<N>/<param>'.")
+            raise ValueError(f"Classifier weights key {key!r} is not 'seed<N>/<param>'.")
         out.setdefault(int(head[4:]), {})[name] = value
     return out

@@ -85,7 +85,7 @@ def check_inception_weights(path: str | None, parameter: str) -> Path:
                              "weights (nothing is downloaded)", str(path))
     try:
         torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means we must not load it
+    except Exception as exc:
         raise ParameterError(parameter, f"a state_dict file that loads with weights_only=True "
                              f"({type(exc).__name__}: {str(exc)[:200]})", str(path)) from exc
     return file

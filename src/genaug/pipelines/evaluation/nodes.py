@@ -135,7 +135,8 @@ def train_evaluator(real_train: Bundle, real_reserve: Bundle, real_test: Bundle,
     start = time.perf_counter()
     sampler = ShuffledBatchSampler(labels.numel(), ecfg["batch_size"], generator)
     run_phase(model, "train", images, labels, torch.zeros_like(labels), sampler,
-              ecfg["epochs"], ecfg["lr"], ecfg, stats, dev, desc="evaluator")
+              ecfg["epochs"], ecfg["lr"], ecfg, stats, dev, desc="evaluator",
+              generator=generator)
     logits = predict(model, test["images"], stats, dev, ecfg["eval_batch_size"])
     acc = float(MulticlassAccuracy(num_classes=k, average="micro")(logits.argmax(1),
                                                                      test["labels"]))

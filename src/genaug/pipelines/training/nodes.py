@@ -231,24 +231,44 @@ class ShuffledBatchSampler(Sampler[list[int]]):
 
 # --------------------------------------------------------------------------- training engine
 
-def build_augment(aug: Mapping[str, Any], image_size: tuple[int, int]):
-    """torchvision v2 transform on uint8 tensors (random crop with padding, horizontal flip)."""
-    from torchvision.transforms import v2
+def build_augment(aug: Mapping[str, Any], image_size: tuple[int, int],
+                  generator: torch.Generator | None = None):
+    """Batch augmentation on uint8 tensors on the training device: random crop with zero padding
+    and horizontal flip.
 
-    ops: list[nn.Module] = []
-    if aug["random_crop"]:
-        ops.append(v2.RandomCrop(list(image_size), padding=aug["crop_padding"]))
-    if aug["horizontal_flip"]:
-        ops.append(v2.RandomHorizontalFlip())
-    if not ops:
+    `per_sample: false` applies a torchvision transforms v2 pipeline to the whole batch (one random
+    draw per batch, v2's behaviour on a batch tensor). `per_sample: true` (default) draws a crop
+    offset and a flip per image from `generator` and applies them vectorised: the same operations
+    as v2.RandomCrop(padding) + v2.RandomHorizontalFlip, without a Python loop over images.
+    """
+    if not (aug["random_crop"] or aug["horizontal_flip"]):
         return None
-    transform = v2.Compose(ops)
+    height, width = image_size
+    pad = aug["crop_padding"] if aug["random_crop"] else 0
     if not aug["per_sample"]:
-        return transform
+        from torchvision.transforms import v2
+
+        ops: list[nn.Module] = []
+        if aug["random_crop"]:
+            ops.append(v2.RandomCrop([height, width], padding=pad))
+        if aug["horizontal_flip"]:
+            ops.append(v2.RandomHorizontalFlip())
+        return v2.Compose(ops)
 
     def per_sample(batch: torch.Tensor) -> torch.Tensor:
-        """Apply the transform to each image of the batch with its own random draw."""
-        return torch.stack([transform(img) for img in batch])
+        """Crop and flip every image of the batch with its own random draw."""
+        n, dev = batch.shape[0], batch.device
+        if pad:
+            off = torch.randint(0, 2 * pad + 1, (2, n), generator=generator).to(dev)
+            padded = F.pad(batch, (pad, pad, pad, pad))
+            rows = (off[0][:, None] + torch.arange(height, device=dev))[:, None, :, None]
+            cols = (off[1][:, None] + torch.arange(width, device=dev))[:, None, None, :]
+            chans = torch.arange(batch.shape[1], device=dev)[None, :, None, None]
+            batch = padded[torch.arange(n, device=dev)[:, None, None, None], chans, rows, cols]
+        if aug["horizontal_flip"]:
+            flip = (torch.rand(n, generator=generator) < 0.5).to(dev)[:, None, None, None]
+            batch = torch.where(flip, batch.flip(-1), batch)
+        return batch
 
     return per_sample
 
@@ -273,12 +293,12 @@ def _lr_factor(cfg: Mapping[str, Any], step: int, total: int, steps_per_epoch: i
 def run_phase(model: nn.Module, name: str, images: torch.Tensor, labels: torch.Tensor,
               sources: torch.Tensor, sampler: Sampler, epochs: int, lr: float,
               cfg: Mapping[str, Any], stats, device: torch.device,
-              desc: str = "train") -> dict[str, Any]:
+              desc: str = "train", generator: torch.Generator | None = None) -> dict[str, Any]:
     """Train `model` for `epochs` over `sampler`'s batches; return the phase's history."""
     optimizer = _make_optimizer(model, cfg, lr)
     steps_per_epoch = len(sampler)
     total = steps_per_epoch * epochs
-    augment = build_augment(cfg["augment"], tuple(images.shape[-2:]))
+    augment = build_augment(cfg["augment"], tuple(images.shape[-2:]), generator)
     seen = torch.zeros(len(SOURCES), dtype=torch.int64)
     history: dict[str, Any] = {"name": name, "epochs": epochs, "lr": lr,
                                "steps_per_epoch": steps_per_epoch, "loss": [], "train_acc": []}
@@ -406,7 +426,8 @@ def train_one_seed(cfg: Mapping[str, Any], real: Bundle, other: Bundle | None,
                                         cfg["synthetic_fraction"], generator, cfg["epoch_basis"])
             view = slice(0, n_real + n_other)
         hist = run_phase(model, phase["name"], images[view], labels[view], sources[view],
-                         sampler, phase["epochs"], phase["lr"], cfg, stats, device, desc)
+                         sampler, phase["epochs"], phase["lr"], cfg, stats, device, desc,
+                         generator)
         hist["pools"] = list(phase["pools"])
         histories.append(hist)
     return model, histories
