@@ -1,0 +1,39 @@
+"""Evaluation pipeline: the shared `evaluator` network and the per-arm metrics template."""
+
+from kedro.pipeline import Node, Pipeline
+
+from genaug.pipelines.evaluation.nodes import evaluate_classifier, train_evaluator
+
+
+def create_template() -> Pipeline:
+    """Per-arm template: `metrics` (top-1 on real_test, FID/IS of synthetic_kept)."""
+    return Pipeline(
+        [
+            Node(
+                func=evaluate_classifier,
+                inputs=["classifier", "training_history", "synthetic_kept", "real_test",
+                        "real_train", "real_reserve", "evaluator", "class_names",
+                        "params:evaluation", "params:evaluation_overrides", "params:training",
+                        "params:training_overrides", "params:seed", "params:device"],
+                outputs="metrics",
+                name="evaluate_classifier",
+                tags=["evaluation"],
+            )
+        ]
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """`evaluation`: the shared evaluator network (trained once on real_reserve + real_train)."""
+    return Pipeline(
+        [
+            Node(
+                func=train_evaluator,
+                inputs=["real_train", "real_reserve", "real_test", "class_names",
+                        "params:evaluation", "params:seed", "params:device"],
+                outputs="evaluator",
+                name="train_evaluator",
+                tags=["evaluation"],
+            )
+        ]
+    )
