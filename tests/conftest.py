@@ -44,11 +44,9 @@ class KedroProject:
         return self.catalog().load(name)
 
 
-@pytest.fixture
-def kedro_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KedroProject:
-    """Copy conf/, pyproject.toml and .telemetry into tmp_path and link the raw data."""
-    root = tmp_path / "project"
-    root.mkdir()
+def make_project(root: Path) -> KedroProject:
+    """Copy conf/, pyproject.toml and .telemetry into `root` and link the raw data."""
+    root.mkdir(parents=True)
     shutil.copytree(REPO / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
     for name in ("pyproject.toml", ".telemetry"):
@@ -56,9 +54,16 @@ def kedro_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KedroProje
     (root / "src").mkdir()  # kedro wants the folder; the package is imported from REPO/src
     (root / "data").mkdir()
     (root / "data" / "01_raw").symlink_to(REPO / "data" / "01_raw")
-    monkeypatch.chdir(root)
     bootstrap_project(root)
     return KedroProject(root)
+
+
+@pytest.fixture
+def kedro_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KedroProject:
+    """A fresh project copy in tmp_path, made the working directory for the test."""
+    project = make_project(tmp_path / "project")
+    monkeypatch.chdir(project.root)
+    return project
 
 
 @pytest.fixture

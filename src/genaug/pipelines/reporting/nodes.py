@@ -110,7 +110,8 @@ def plot_threshold(table: pd.DataFrame) -> Figure:
     """Top-1, FID and IS against the CLIP-filter drop fraction (baseline: dashed / 0 %)."""
     arms = table[table["arm"] != BASELINE].sort_values("drop_fraction")
     base = table[table["arm"] == BASELINE].iloc[0]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
+    fig = Figure(figsize=(13, 3.8), layout="constrained")
+    axes = fig.subplots(1, 3)
     x = 100 * arms["drop_fraction"].astype(float)
     axes[0].errorbar(x, 100 * arms["top1_mean"], yerr=100 * arms["top1_std"].fillna(0),
                      marker="o", capsize=4, label="real + synthetic (joint)")
@@ -132,7 +133,8 @@ def plot_threshold(table: pd.DataFrame) -> Figure:
 
 def plot_strategies(table: pd.DataFrame) -> Figure:
     """Top-1 per training strategy as bars with std error bars and the IR on top."""
-    fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
     x = range(len(table))
     ax.bar(x, 100 * table["top1_mean"], yerr=100 * table["top1_std"].fillna(0), capsize=4,
            color=["grey" if a == BASELINE else "tab:blue" for a in table["arm"]])
