@@ -54,6 +54,8 @@ def main() -> None:
     real = {"images": torch.zeros(k, 1, 28, 28, dtype=torch.uint8),
             "labels": torch.arange(k)}
     s = cfg["sampling"]
+    if s["scheduler"] != "dpmsolver++":
+        raise SystemExit("the bare loop is written for synthesis.sampling.scheduler=dpmsolver++")
     n = per_class * k
     print(f"{n} images, {s['scheduler']} {s['steps']} steps, guidance {s['guidance_scale']}, "
           f"batch {s['batch_size']}, UNet {m['block_out_channels']}, {args.threads} threads")
@@ -73,8 +75,9 @@ def main() -> None:
     with torch.inference_mode():
         for lo in range(0, n, s["batch_size"]):
             y = labels[lo:lo + s["batch_size"]]
-            sched = DPMSolverMultistepScheduler.from_config(train_sched.config,
-                                                            algorithm_type="dpmsolver++")
+            sched = DPMSolverMultistepScheduler.from_config(
+                train_sched.config, algorithm_type="dpmsolver++", thresholding=True,
+                sample_max_value=1.0)
             sched.set_timesteps(s["steps"])
             x = torch.randn(y.numel(), 1, 28, 28)
             yy = torch.cat([y, torch.full_like(y, k)]) if guided else y

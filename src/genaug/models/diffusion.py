@@ -80,11 +80,19 @@ def build_train_scheduler(num_train_timesteps: int, beta_schedule: str) -> DDPMS
                          prediction_type="epsilon", clip_sample=True)
 
 
-def build_sampling_scheduler(name: str, config: Mapping[str, Any]):
-    """A sampling scheduler (`dpmsolver++`, `ddim` or `ddpm`) built from a scheduler config."""
+def build_sampling_scheduler(name: str, config: Mapping[str, Any], *,
+                             pixel_space: bool = False):
+    """A sampling scheduler (`dpmsolver++`, `ddim` or `ddpm`) built from a scheduler config.
+
+    For pixel-space models (the closed-set UNet) DPM-Solver++ clips its x0 predictions to
+    [-1, 1] (`thresholding` with `sample_max_value=1`, as DDIM/DDPM do with `clip_sample`):
+    with the capped cosine schedule alpha_T is ~1e-9, and without clipping the first
+    data-prediction step amplifies the noise-prediction error into saturated images.
+    """
     if name == "dpmsolver++":
+        extra = {"thresholding": True, "sample_max_value": 1.0} if pixel_space else {}
         return DPMSolverMultistepScheduler.from_config(dict(config),
-                                                       algorithm_type="dpmsolver++")
+                                                       algorithm_type="dpmsolver++", **extra)
     if name == "ddim":
         return DDIMScheduler.from_config(dict(config))
     if name == "ddpm":

@@ -31,7 +31,7 @@ PARAMS = {
                    "dtype": "float32"},
     "sampling": {"scheduler": "dpmsolver++", "steps": 2, "guidance_scale": 2.0,
                  "batch_size": 5},
-    "pool": {"per_class": None, "multiple_of_real": 2, "shard_size": 7},
+    "pool": {"per_class": None, "multiple_of_real": 1, "shard_size": 7},
     "grid": {"per_class": 3, "real_per_class": 1},
 }
 
@@ -93,14 +93,14 @@ def test_pool_shape_dtype_labels_balance(tmp_path, real_train, generator):
     """The pool is multiple_of_real × real_train, class-balanced, written in shards."""
     ds = _dataset(tmp_path)
     shards = list(N.generate_synthetic_pool(generator, real_train, NAMES, _params(), 7, "cpu"))
-    assert len(shards) == 10  # 64 images in shards of 7
+    assert len(shards) == 5  # 32 images in shards of 7
     _save_all(ds, shards)
     pool = ds.load()
-    assert pool["images"].shape == (64, 1, 28, 28) and pool["images"].dtype == torch.uint8
+    assert pool["images"].shape == (32, 1, 28, 28) and pool["images"].dtype == torch.uint8
     assert pool["labels"].dtype == torch.int64
-    assert torch.bincount(pool["labels"], minlength=4).tolist() == [16] * 4
-    assert ds.manifest()["shard_sizes"] == [7] * 9 + [1]
-    assert sum(s["labels"].numel() for s in ds.iter_shards()) == 64
+    assert torch.bincount(pool["labels"], minlength=4).tolist() == [8] * 4
+    assert ds.manifest()["shard_sizes"] == [7] * 4 + [4]
+    assert sum(s["labels"].numel() for s in ds.iter_shards()) == 32
     assert pool["images"].float().std() > 1  # not a constant image
     fig = N.plot_generator_samples(pool, real_train, NAMES, _params())
     assert len(fig.axes) == 4 * 4
@@ -108,30 +108,30 @@ def test_pool_shape_dtype_labels_balance(tmp_path, real_train, generator):
 
 def test_resumed_generation_is_bit_identical(tmp_path, real_train, generator):
     """Interrupt after k shards: no valid version; a rerun reuses them and equals a clean run."""
-    params = _params(**{"pool.per_class": 5, "pool.shard_size": 4})  # 20 images, 5 shards
+    params = _params(**{"pool.per_class": 3, "pool.shard_size": 3})  # 12 images, 4 shards
     clean = _dataset(tmp_path / "clean")
     _save_all(clean, N.generate_synthetic_pool(generator, real_train, NAMES, params, 7, "cpu"))
 
     ds = _dataset(tmp_path / "resumed")
     first = _save_all(ds, N.generate_synthetic_pool(generator, real_train, NAMES, params, 7,
-                                                    "cpu"), stop_after=3)
-    assert first == [0, 1, 2]
+                                                    "cpu"), stop_after=2)
+    assert first == [0, 1]
     assert not ds.exists()
     with pytest.raises(DatasetError):
         ds.load()
     ds2 = _dataset(tmp_path / "resumed")  # a new run (session)
     second = _save_all(ds2, N.generate_synthetic_pool(generator, real_train, NAMES, params, 7,
                                                       "cpu"))
-    assert second == [3, 4]  # staged shards were reused, not recomputed
+    assert second == [2, 3]  # staged shards were reused, not recomputed
     a, b = clean.load(), ds2.load()
     assert torch.equal(a["images"], b["images"]) and torch.equal(a["labels"], b["labels"])
     assert not (tmp_path / "resumed" / "pool.staging").exists()
 
     # Other sampling parameters => another fingerprint => nothing reused.
-    other = _params(**{"pool.per_class": 5, "pool.shard_size": 4, "sampling.steps": 3})
+    other = _params(**{"pool.per_class": 3, "pool.shard_size": 3, "sampling.steps": 1})
     ds3 = _dataset(tmp_path / "resumed")
     assert _save_all(ds3, N.generate_synthetic_pool(generator, real_train, NAMES, other, 7,
-                                                    "cpu")) == [0, 1, 2, 3, 4]
+                                                    "cpu")) == [0, 1, 2, 3]
 
 
 def test_version_without_manifest_is_not_loaded(tmp_path):

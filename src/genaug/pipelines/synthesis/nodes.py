@@ -365,7 +365,8 @@ class _LazySampler:
                      mininterval=2.0)
         for lo in range(0, labels.numel(), s["batch_size"]):
             hi = lo + s["batch_size"]
-            scheduler = D.build_sampling_scheduler(s["scheduler"], meta["scheduler_config"])
+            scheduler = D.build_sampling_scheduler(s["scheduler"], meta["scheduler_config"],
+                                                  pixel_space=True)
             x = D.sample_unet(unet, scheduler, labels[lo:hi], noise[lo:hi], steps=s["steps"],
                               guidance_scale=s["guidance_scale"], null_class=meta["null_class"],
                               device=self.device)
