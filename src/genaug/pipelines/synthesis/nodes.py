@@ -18,10 +18,6 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
@@ -419,8 +415,8 @@ def plot_generator_samples(synthetic_pool: Bundle, real_train: Bundle, class_nam
     n_syn, n_real = cfg["grid"]["per_class"], cfg["grid"]["real_per_class"]
     cols = n_real + n_syn
     k = len(names)
-    fig, axes = plt.subplots(k, cols, figsize=(0.9 * cols + 1.6, 0.9 * k + 0.6),
-                             squeeze=False)
+    fig = Figure(figsize=(0.9 * cols + 1.6, 0.9 * k + 0.6))
+    axes = fig.subplots(k, cols, squeeze=False)
     for row, name in enumerate(names):
         real_imgs = real["images"][real["labels"] == row][:n_real]
         syn_imgs = pool["images"][pool["labels"] == row][:n_syn]
