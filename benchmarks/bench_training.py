@@ -7,6 +7,7 @@ Synthetic images are stood in for by extra real reserve images (timing only, not
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--n-synthetic-per-class", type=int, default=240)
     args = parser.parse_args()
     torch.set_num_threads(2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     raw = ROOT / "data/01_raw/fashion-mnist"
     load = lambda split: IDXImageDataset(  # noqa: E731
         images_filepath=str(raw / f"{split}-images-idx3-ubyte.gz"),
@@ -48,7 +50,7 @@ def main() -> None:
     fake = {"images": reserve["images"][idx], "labels": reserve["labels"][idx]}
     if args.evaluator:
         t = time.perf_counter()
-        evaluator = train_evaluator(train, reserve, test, names, ev["evaluation"], {}, seed, "cpu")
+        evaluator = train_evaluator(train, reserve, test, names, ev["evaluation"], seed, "cpu")
         print(f"evaluator: {time.perf_counter() - t:.1f} s")
     else:
         evaluator = None

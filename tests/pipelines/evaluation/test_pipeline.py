@@ -3,6 +3,8 @@ and the registered evaluation pipeline on conf/test."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
@@ -61,6 +63,7 @@ def test_two_arms_run_with_distinct_outputs():
     assert (a["n_eval_synthetic"], b["n_eval_synthetic"]) == (24, 12)
     assert (a["fid_reference"], b["fid_reference"]) == ("real_test", "real_reserve")
     hist_b = catalog.load("arm_b.training_history")
+    json.dumps([a, b, hist_b], allow_nan=False)  # what JSONDataset will write
     assert [p["name"] for p in hist_b["runs"]["0"]["phases"]] == ["pretrain", "finetune"]
     clf_a, clf_b = catalog.load("arm_a.classifier"), catalog.load("arm_b.classifier")
     assert clf_a.keys() == clf_b.keys()

@@ -61,10 +61,11 @@ def test_fashion_mnist_subset_beats_chance():
     dp.update(classes=["T-shirt/top", "Trouser", "Sneaker", "Bag"], train_per_class=20,
               reserve_per_class=0, test_per_class=25)
     train, reserve, test, classes = make_real_splits(load("train"), load("t10k"), dp, 3)
+    small = {"widths": [16, 32, 32], "convs_per_stage": 1, "dropout": 0.0}
     packed, history = train_classifier(train, reserve, classes, None, PARAMS,
-                                       {"strategy": "real_only", "epochs": 15,
-                                        "fast_cnn": {"widths": [16, 32, 32]}}, 3, "cpu")
-    params = {**PARAMS, "fast_cnn": {"widths": [16, 32, 32]}}
+                                       {"strategy": "real_only", "epochs": 15, "fast_cnn": small},
+                                       3, "cpu")
+    params = {**PARAMS, "fast_cnn": small}
     assert _accuracy(packed, history, params, test) > 0.6  # chance 0.25
 
 
@@ -145,6 +146,12 @@ def test_augment_is_seeded_and_keeps_shape():
     b = build_augment(aug, (20, 20), torch.Generator().manual_seed(0))(x)
     assert a.dtype == torch.uint8 and a.shape == x.shape and torch.equal(a, b)
     assert not torch.equal(a, x)
+    crop = build_augment(dict(aug, horizontal_flip=False), (20, 20),
+                         torch.Generator().manual_seed(1))(x)
+    off = torch.randint(0, 7, (2, x.shape[0]), generator=torch.Generator().manual_seed(1))
+    padded = torch.nn.functional.pad(x, (3, 3, 3, 3))
+    ref = torch.stack([padded[i, :, r:r + 20, c:c + 20] for i, (r, c) in enumerate(off.T)])
+    assert torch.equal(crop, ref)
     batch_level = build_augment(dict(aug, per_sample=False), (20, 20))(x)
     assert batch_level.shape == x.shape and batch_level.dtype == torch.uint8
 

@@ -261,10 +261,14 @@ def build_augment(aug: Mapping[str, Any], image_size: tuple[int, int],
         if pad:
             off = torch.randint(0, 2 * pad + 1, (2, n), generator=generator).to(dev)
             padded = F.pad(batch, (pad, pad, pad, pad))
-            rows = (off[0][:, None] + torch.arange(height, device=dev))[:, None, :, None]
-            cols = (off[1][:, None] + torch.arange(width, device=dev))[:, None, None, :]
-            chans = torch.arange(batch.shape[1], device=dev)[None, :, None, None]
-            batch = padded[torch.arange(n, device=dev)[:, None, None, None], chans, rows, cols]
+            rows = padded.new_empty((n, batch.shape[1], height, width + 2 * pad))
+            for shift in range(2 * pad + 1):  # one masked copy per offset value, rows then cols
+                sel = off[0] == shift
+                rows[sel] = padded[sel, :, shift:shift + height, :]
+            batch = batch.new_empty(batch.shape)
+            for shift in range(2 * pad + 1):
+                sel = off[1] == shift
+                batch[sel] = rows[sel, :, :, shift:shift + width]
         if aug["horizontal_flip"]:
             flip = (torch.rand(n, generator=generator) < 0.5).to(dev)[:, None, None, None]
             batch = torch.where(flip, batch.flip(-1), batch)
