@@ -8,7 +8,7 @@ from typing import Any
 import torch
 import yaml
 
-from genaug.pipelines.training.nodes import merge_params
+from genaug.common.params import merge_params
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -15,5 +15,5 @@ def test_registered_pipeline_is_a_real_only_baseline():
     pipe = create_pipeline()
     assert pipe.outputs() == {"baseline.classifier", "baseline.training_history"}
     assert pipe.inputs() == {"real_train", "real_reserve", "class_names", "synthetic_pool",
-                             "params:training", "params:training_baseline_overrides",
+                             "params:training", "params:baseline.training",
                              "params:seed", "params:device"}

@@ -26,6 +26,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from genaug.common.bundles import Bundle, BundleError, validate_bundle
 from genaug.common.device import resolve_device
+from genaug.common.params import merge_params
 from genaug.common.seeding import derive_seed
 from genaug.common.validation import ParameterError, check_choice, check_int, require
 from genaug.models.classifiers import (
@@ -45,7 +46,6 @@ from genaug.pipelines.training.nodes import (
     ShuffledBatchSampler,
     check_optim_params,
     check_training_params,
-    merge_params,
     predict,
     run_phase,
     set_threads_from,

@@ -18,7 +18,6 @@ derive from (params:seed, "training", s) only, so arms with the same seed start 
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import time
@@ -33,6 +32,7 @@ from tqdm.auto import tqdm
 
 from genaug.common.bundles import Bundle, BundleError, validate_bundle
 from genaug.common.device import resolve_device
+from genaug.common.params import merge_params
 from genaug.common.seeding import derive_seed
 from genaug.common.validation import (
     ParameterError,
@@ -56,18 +56,6 @@ STRATEGIES = ("real_only", "joint", "sequential", "real_augmented")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "constant", "step")
 SOURCES = ("real", "synthetic", "extra_real")
-
-
-def merge_params(defaults: Mapping[str, Any] | None,
-                 overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Deep-merge an arm's overrides into the stage defaults (overrides win; dicts merge)."""
-    out = copy.deepcopy(dict(defaults or {}))
-    for key, value in (overrides or {}).items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = merge_params(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 # --------------------------------------------------------------------------- parameters

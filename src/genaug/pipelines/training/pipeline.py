@@ -23,17 +23,11 @@ def create_template() -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """`training`: the template under namespace `baseline` (real_only; synthetic input unused).
+    """`training`: the template as the real-only `baseline` arm (as in both ablations).
 
-    The arm's synthetic input is mapped to `synthetic_pool` (loaded but ignored by real_only) and
-    its overrides to `params:training_baseline_overrides` (strategy real_only).
+    The arm's synthetic input is `synthetic_pool`, which real_only loads but ignores; its
+    overrides are `params:baseline.training`.
     """
-    return Pipeline(
-        create_template(),
-        namespace="baseline",
-        inputs={"real_train": "real_train", "real_reserve": "real_reserve",
-                "class_names": "class_names", "synthetic_kept": "synthetic_pool"},
-        parameters={"params:training": "params:training",
-                    "params:training_overrides": "params:training_baseline_overrides",
-                    "params:seed": "params:seed", "params:device": "params:device"},
-    )
+    from genaug.pipelines.arms import arm_pipeline
+
+    return arm_pipeline(create_template(), "baseline", inputs={"synthetic_kept": "synthetic_pool"})
