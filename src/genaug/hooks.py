@@ -1,4 +1,4 @@
-"""Project hooks: keep `--only-missing-outputs` honest when parameters change."""
+"""Project hooks: a project-relative MLflow store, and honest `--only-missing-outputs`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,32 @@ from kedro.pipeline.node import Node
 logger = logging.getLogger(__name__)
 
 FINGERPRINTS = Path("data") / "09_tracking" / "output_fingerprints.json"
+_SQLITE = "sqlite:///"
+
+
+class ProjectMlflowStoreHook:
+    """Anchor a relative `sqlite:///` MLflow tracking URI at the project root.
+
+    kedro-mlflow makes relative *file* paths absolute but passes `sqlite:///mlflow.db` on as
+    is, so the store would follow the working directory (and a process that opens two
+    projects would keep writing to the first one's database).
+    """
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context: Any) -> None:
+        """Rewrite `server.mlflow_tracking_uri` before kedro-mlflow reads mlflow.yml."""
+        loader = context.config_loader
+        loader.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])
+        try:
+            conf = loader["mlflow"]
+        except Exception:  # no mlflow.yml: kedro-mlflow's own defaults apply
+            return
+        uri = (conf.get("server") or {}).get("mlflow_tracking_uri")
+        if isinstance(uri, str) and uri.startswith(_SQLITE) and \
+                not Path(uri.removeprefix(_SQLITE)).is_absolute():
+            path = (Path(context.project_path) / uri.removeprefix(_SQLITE)).resolve()
+            conf["server"]["mlflow_tracking_uri"] = f"{_SQLITE}{path}"
+            loader["mlflow"] = conf
 
 
 class StaleOutputsHook:

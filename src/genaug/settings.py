@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from genaug.hooks import StaleOutputsHook
+from genaug.hooks import ProjectMlflowStoreHook, StaleOutputsHook
 
-HOOKS = (StaleOutputsHook(),)
+HOOKS = (ProjectMlflowStoreHook(), StaleOutputsHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
