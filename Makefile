@@ -41,6 +41,14 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
+## bench: run the benchmarks in order (results in benchmarks/results/*.md; ~25 min on 2 CPU cores)
+bench: $(STAMP)
+	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_sampling.py
+	$(PY) benchmarks/bench_clip.py
+	$(PY) benchmarks/bench_scaling.py
+	$(PY) benchmarks/bench_pipeline.py --pipeline ablation_threshold --env base --rerun-drop 0.15
+
 viz: $(STAMP)
 	$(VENV)/bin/kedro viz run --no-browser
 

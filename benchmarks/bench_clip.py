@@ -1,6 +1,6 @@
 """Benchmark (not a test): train the base-config CLIP on 2 threads, score a 3000-image pool.
 
-Run: python benchmarks/bench_clip.py [GRID.png]
+Run (from the project root): .venv/bin/python benchmarks/bench_clip.py [GRID.png]
 (env BENCH_EPOCHS overrides the training epochs; GRID.png gets the kept-vs-rejected grid).
 The pool is 300 real_reserve images per class, 20% of them given a wrong label, so the
 scores can be checked: mislabeled images should score lower (AUC) and be dropped first.
@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from _common import write_result
 from genaug.datasets import IDXImageDataset
 from genaug.pipelines.data_processing.nodes import make_real_splits
 from genaug.pipelines.filtering.nodes import (
@@ -29,7 +30,7 @@ from genaug.pipelines.filtering.nodes import (
     train_clip,
 )
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -93,6 +94,13 @@ def main() -> None:
         "drop_0.2_mislabeled_in_kept": float(wrong[kept_mask].float().mean()),
     }
     print(json.dumps(out, indent=1))
+    path = write_result("clip", "\n".join([
+        "# Closed-set CLIP: training, scoring a 3000-image pool (20 % mislabeled)", "",
+        "```json", json.dumps(out, indent=1), "```", ""]))
+    print(f"SUMMARY: CLIP train {out['train_seconds']} s ({out['epochs']} epochs, "
+          f"{out['threads']} threads), score {out['pool']} images {out['score_seconds']} s; "
+          f"zero-shot top-1 {out['real_test_zero_shot_top1']:.3f}, AUC clean vs mislabeled "
+          f"{auc:.3f} (saved to {path.relative_to(REPO)})")
     if len(sys.argv) > 1:
         plot_filter_grid(pool, scores, names, params["filter"], {}).savefig(sys.argv[1], dpi=110)
 

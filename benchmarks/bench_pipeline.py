@@ -1,6 +1,6 @@
 """End-to-end wall time of an ablation pipeline, per node and in total.
 
-    python benchmarks/bench_pipeline.py [--pipeline ablation_threshold] [--env base]
+    .venv/bin/python benchmarks/bench_pipeline.py [--pipeline ablation_threshold] [--env base]
       [--rerun-drop 0.15]
 
 With --rerun-drop, a second run with `--only-missing-outputs` changes drop_10's drop fraction

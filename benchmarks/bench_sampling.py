@@ -1,7 +1,7 @@
 """Sampling throughput: the synthesis pool node vs a bare diffusers loop (same model/scheduler).
 
 Usage (from the project root):
-    PYTHONPATH=src python benchmarks/bench_sampling.py [--images 200] [--threads 2]
+    .venv/bin/python benchmarks/bench_sampling.py [--images 200] [--threads 2]
 
 Both paths use the conf/base `synthesis` parameters (UNet size, scheduler, steps, guidance,
 batch size) and a randomly initialised UNet of that shape (throughput does not depend on the
@@ -18,6 +18,7 @@ import torch
 import yaml
 from diffusers import DPMSolverMultistepScheduler
 
+from _common import write_result
 from genaug.models import diffusion as D
 from genaug.pipelines.synthesis import nodes as N
 
@@ -89,8 +90,16 @@ def main() -> None:
                     eps = u + s["guidance_scale"] * (c - u)
                 x = sched.step(eps, t, x).prev_sample
     bare_rate = n / (time.perf_counter() - t0)
-    print(f"node: {node_rate:.1f} images/s; bare diffusers loop: {bare_rate:.1f} images/s; "
-          f"ratio node/bare = {node_rate / bare_rate:.3f}")
+    line = (f"node: {node_rate:.1f} images/s; bare diffusers loop: {bare_rate:.1f} images/s; "
+            f"ratio node/bare = {node_rate / bare_rate:.3f}")
+    print(line)
+    path = write_result("sampling", "\n".join([
+        "# Sampling: synthesis pool node vs bare diffusers loop", "",
+        f"{n} images, {s['scheduler']} {s['steps']} steps, guidance {s['guidance_scale']}, "
+        f"batch {s['batch_size']}, UNet {m['block_out_channels']} (random weights), "
+        f"{torch.get_num_threads()} torch threads, CPU.", "", line + ".", ""]))
+    print(f"SUMMARY: sampling node/bare {node_rate / bare_rate:.3f} ({node_rate:.1f} vs "
+          f"{bare_rate:.1f} images/s, {s['steps']} steps) (saved to {path.relative_to(ROOT)})")
 
 
 if __name__ == "__main__":

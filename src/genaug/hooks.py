@@ -45,6 +45,17 @@ class ProjectMlflowStoreHook:
             loader["mlflow"] = conf
 
 
+class ParameterCheckHook:
+    """Validate every parameter the run will use before its first node starts."""
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, pipeline: Pipeline, catalog: Any) -> None:
+        """Fail fast, naming the bad parameter, before any node runs or writes."""
+        from genaug.pipelines.parameter_checks import check_pipeline_parameters
+
+        check_pipeline_parameters(pipeline, catalog.load)
+
+
 class StaleOutputsHook:
     """Record which parameters produced every saved output; treat outputs as missing when
     those parameters (or any upstream of them) have changed.

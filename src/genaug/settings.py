@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from genaug.hooks import ProjectMlflowStoreHook, StaleOutputsHook
+from genaug.hooks import ParameterCheckHook, ProjectMlflowStoreHook, StaleOutputsHook
 
-HOOKS = (ProjectMlflowStoreHook(), StaleOutputsHook())
+HOOKS = (ProjectMlflowStoreHook(), ParameterCheckHook(), StaleOutputsHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -171,7 +171,7 @@ def test_augment_is_seeded_and_keeps_shape():
 ])
 def test_bad_params_name_the_key(over, key):
     with pytest.raises(ParameterError, match=key.replace(".", r"\.")):
-        _train(dict(over, epochs=over.get("epochs", 0)))
+        _train(dict(over, epochs=over.get("epochs", 1)))
 
 
 @pytest.mark.parametrize("strategy", ["joint", "sequential", "real_augmented"])
@@ -179,4 +179,4 @@ def test_empty_synthetic_set_fails_for_strategies_that_need_it(strategy):
     empty = {"images": torch.zeros((0, 1, 16, 16), dtype=torch.uint8),
              "labels": torch.zeros(0, dtype=torch.int64)}
     with pytest.raises(ParameterError, match=r"training\.strategy.*synthetic_kept is empty"):
-        _train({"strategy": strategy, "epochs": 0}, synthetic=empty)
+        _train({"strategy": strategy, "epochs": 1}, synthetic=empty)

@@ -28,16 +28,11 @@ def make_real_splits(raw_train: Mapping[str, Any], raw_test: Mapping[str, Any],
     remapped to 0..K-1 in the order of `classes`. The same seed gives identical bundles.
     """
     seed = check_int(seed, "seed", minimum=0)
-    class_names = _check_class_names(require(params, "class_names", P))
-    classes = params.get("classes") or list(class_names)
-    selected = _check_selection(classes, class_names)
-    image_shape = _check_shape(require(params, "image_shape", P))
-    n_train = check_int(require(params, "train_per_class", P), f"{P}.train_per_class", minimum=1)
-    n_reserve = check_int(require(params, "reserve_per_class", P), f"{P}.reserve_per_class",
-                          minimum=0)
-    n_test = params.get("test_per_class")
-    if n_test is not None:
-        n_test = check_int(n_test, f"{P}.test_per_class", minimum=1)
+    cfg = check_data_processing_params(params)
+    class_names, classes, selected = cfg["class_names"], cfg["classes"], cfg["selected"]
+    image_shape = cfg["image_shape"]
+    n_train, n_reserve, n_test = cfg["train_per_class"], cfg["reserve_per_class"], \
+        cfg["test_per_class"]
 
     train = _check_raw(raw_train, "raw_train", image_shape, class_names)
     test = _check_raw(raw_test, "raw_test", image_shape, class_names)
@@ -74,6 +69,26 @@ def make_real_splits(raw_train: Mapping[str, Any], raw_test: Mapping[str, Any],
         logger.info("%s: %d images, per class %s", split_name, part["labels"].numel(),
                     class_counts(part["labels"], len(classes)))
     return real_train, real_reserve, real_test, list(classes)
+
+
+def check_data_processing_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate the `data_processing` parameters that do not depend on the data."""
+    class_names = _check_class_names(require(params, "class_names", P))
+    classes = params.get("classes") or list(class_names)
+    selected = _check_selection(classes, class_names)
+    n_test = params.get("test_per_class")
+    return {
+        "class_names": class_names,
+        "classes": list(classes),
+        "selected": selected,
+        "image_shape": _check_shape(require(params, "image_shape", P)),
+        "train_per_class": check_int(require(params, "train_per_class", P),
+                                     f"{P}.train_per_class", minimum=1),
+        "reserve_per_class": check_int(require(params, "reserve_per_class", P),
+                                       f"{P}.reserve_per_class", minimum=0),
+        "test_per_class": None if n_test is None else check_int(
+            n_test, f"{P}.test_per_class", minimum=1),
+    }
 
 
 def _check_class_names(value: Any) -> list[str]:

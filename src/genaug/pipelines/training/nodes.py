@@ -63,7 +63,7 @@ SOURCES = ("real", "synthetic", "extra_real")
 def check_optim_params(params: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     """Validate the optimisation keys shared by classifiers and the evaluator."""
     cfg = {
-        "epochs": check_int(require(params, "epochs", prefix), f"{prefix}.epochs", minimum=0),
+        "epochs": check_int(require(params, "epochs", prefix), f"{prefix}.epochs", minimum=1),
         "batch_size": check_int(require(params, "batch_size", prefix), f"{prefix}.batch_size",
                                 minimum=1),
         "optimizer": check_choice(require(params, "optimizer", prefix), f"{prefix}.optimizer",
