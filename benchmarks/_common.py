@@ -33,19 +33,36 @@ def scratch_project(name: str) -> Path:
 
 
 class NodeTimer:
-    """Kedro hook that records each node's wall time."""
+    """Kedro hook that records each node's wall time, from loading its first input to saving
+    its last output (a generator node does its work while its outputs are being saved)."""
 
     def __init__(self) -> None:
         self.times: dict[str, float] = {}
         self._start: dict[str, float] = {}
+        self._end: dict[str, float] = {}
+
+    def _begin(self, node: Any) -> None:
+        self._start.setdefault(node.name, time.perf_counter())
+
+    def _finish(self, node: Any) -> None:
+        self._end[node.name] = time.perf_counter()
+        self.times[node.name] = self._end[node.name] - self._start[node.name]
+
+    @hook_impl
+    def before_dataset_loaded(self, node: Any) -> None:
+        self._begin(node)
 
     @hook_impl
     def before_node_run(self, node: Any) -> None:
-        self._start[node.name] = time.perf_counter()
+        self._begin(node)
 
     @hook_impl
     def after_node_run(self, node: Any) -> None:
-        self.times[node.name] = time.perf_counter() - self._start.pop(node.name)
+        self._finish(node)
+
+    @hook_impl
+    def after_dataset_saved(self, node: Any) -> None:
+        self._finish(node)
 
 
 @contextmanager
