@@ -214,7 +214,8 @@ def main() -> None:
             pool["multiple_of_real"] * p["data_processing"]["train_per_class"])
 
     header = (f"machine: {machine()}; {torch.get_num_threads()} torch threads per child "
-              f"(--threads {args.threads}), torch {torch.__version__}, CPU")
+              f"(--threads {args.threads}), torch {torch.__version__}, CPU; 1-min load "
+              f"average at start {os.getloadavg()[0]:.1f}")
     print(header)
     rows = []
     start = time.perf_counter()
@@ -278,15 +279,23 @@ def main() -> None:
         f"{last['filter']['peak_rss']:.0f} MiB, {f_growth:+.0f} MiB, "
         f"{slope:.2f} MiB per 1000 images): {'yes' if f_flat else 'NO'}. Filtering is not "
         "sharded: the catalog's ShardedBundleDataset.load() concatenates every shard, and "
-        "score_pool / filter_pool take the whole pool as one bundle (the kept subset is a "
-        f"second copy), so its memory grows O(N) — the pool itself is only "
-        f"{last['filter']['pool_mib']:.1f} MiB of uint8 at {n1} images of 1x28x28, small "
-        "next to the interpreter + torch baseline"
+        "score_pool / filter_pool take the whole pool as one bundle, so its memory grows "
+        f"O(N): at {n1} images the uint8 pool is {last['filter']['pool_mib']:.1f} MiB, the "
+        "kept subset a second copy (~0.8x), and the pixel-sum fingerprint "
+        "(`_pixel_sums`, in score_pool and again in filter_pool's alignment check) casts the "
+        f"whole pool to int64 first: ~{8 * last['filter']['pool_mib']:.0f} MiB transient, "
+        "the largest term; all small next to the interpreter + torch baseline"
         + ("" if f_flat else "; here the growth is larger than the flat threshold") + ".")
     steps_text = (f"sampling {steps_note} (conf/base: {conf_steps} steps; the per-image time "
                   f"scales about x{conf_steps / steps:.1f} at conf/base)")
     print("\n".join(table))
     print("\n".join(checks))
+    load_end = os.getloadavg()[0]
+    if load_end > 1.25 * args.threads:
+        checks.append(f"Load average {load_end:.1f} at the end on {os.cpu_count()} CPUs: other "
+                      "processes shared the cores, so the times (and the linearity verdicts) "
+                      "are noisy; rerun on an idle machine.")
+        print(checks[-1])
     print(f"{steps_text}; benchmark wall time {elapsed:.0f} s")
     cmd = (f".venv/bin/python benchmarks/bench_scaling.py --scales "
            f"{' '.join(map(str, args.scales))} --base-per-class {args.base_per_class} "
