@@ -41,7 +41,7 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
-## bench: run the benchmarks in order (results in benchmarks/results/*.md; ~25 min on 2 CPU cores)
+## bench: run the benchmarks in order (results in benchmarks/results/*.md; ~35-40 min on 2 idle CPU cores)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_sampling.py
