@@ -112,7 +112,8 @@ def plot_threshold(table: pd.DataFrame) -> Figure:
     axes[0].errorbar(x, 100 * arms["top1_mean"], yerr=100 * arms["top1_std"].fillna(0),
                      marker="o", capsize=4, label="real + synthetic (joint)")
     axes[0].axhline(100 * base["top1_mean"], color="grey", linestyle="--", label="real only")
-    axes[0].set(title="Top-1 accuracy", xlabel="dropped by CLIP score (%)", ylabel="Top-1 (%)")
+    axes[0].set(title="Top-1 accuracy", xlabel="dropped by CLIP score (%)", ylabel="Top-1 (%)",
+                xlim=(-2, max(x.max(), 30) + 2))
     axes[0].legend(fontsize=8)
     for ax, column, title in ((axes[1], "fid", "FID (lower is better)"),
                               (axes[2], "inception_score", "Inception Score (higher is better)")):

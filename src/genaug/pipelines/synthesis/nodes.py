@@ -253,10 +253,10 @@ def train_generator(real_train: Bundle, class_names: list[str], params: dict[str
     tail = history[-max(1, len(history) // 10):]
     logger.info("generator trained in %.1f s (%.2f steps/s); final loss %.4f", seconds,
                 t["steps"] / seconds, sum(tail) / len(tail))
-    meta = {"kind": "closed_set", "unet_config": dict(unet.config),
-            "scheduler_config": dict(scheduler.config), "num_classes": k,
+    meta = {"kind": "closed_set", "unet_config": _public_config(unet.config),
+            "scheduler_config": _public_config(scheduler.config), "num_classes": k,
             "class_names": names, "image_shape": [c, h, w], "sample_size": size,
-            "pads": list(pads), "null_class": k, "train_seconds": round(seconds, 2)}
+            "pads": list(pads), "null_class": k}
     return D.pack_generator(unet, meta, history)
 
 
@@ -315,6 +315,15 @@ def generate_synthetic_pool(generator: dict[str, torch.Tensor], real_train: Bund
 
     for index in range(num_shards):
         yield LazyShard(index, num_shards, fingerprint, make(index))
+
+
+def _public_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A diffusers config without its private `_...` keys.
+
+    `_use_default_values` is built from a set, so its order changes from process to process;
+    keeping it would give the same weights a different digest (and defeat pool resumption).
+    """
+    return {key: value for key, value in config.items() if not key.startswith("_")}
 
 
 def pool_fingerprint(generator: Mapping[str, torch.Tensor], cfg: Mapping[str, Any], seed: int,
