@@ -291,8 +291,13 @@ def score_pool(clip_model: Mapping[str, torch.Tensor], synthetic_pool: Mapping[s
 
 
 def _pixel_sums(images: torch.Tensor) -> torch.Tensor:
-    """Per-image sum of pixel values: a cheap fingerprint of the pool's order."""
-    return images.reshape(images.shape[0], -1).sum(dim=1, dtype=torch.int64)
+    """Per-image sum of pixel values: a cheap fingerprint of the pool's order.
+
+    Summed in chunks so the int64 accumulation never copies the whole pool.
+    """
+    flat = images.flatten(1)
+    return torch.cat([chunk.sum(dim=1, dtype=torch.int64) for chunk in flat.split(1024)]
+                     or [torch.zeros(0, dtype=torch.int64)])
 
 
 def evaluate_clip(clip_model: Mapping[str, torch.Tensor], real_test: Mapping[str, Any],
