@@ -39,7 +39,6 @@ test-all: $(DEV_STAMP)
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
 
 ## bench: run the benchmarks in order (results in benchmarks/results/*.md; ~35-40 min on 2 idle CPU cores)
 bench: $(STAMP)
