@@ -71,7 +71,8 @@ def results_markdown(table: pd.DataFrame, title: str) -> str:
         "arm": table["arm"],
         "strategy": table["strategy"],
         "drop": table["drop_fraction"].map(lambda v: _fmt(v, "{:.0%}")),
-        "synthetic used": table["n_synthetic"].map(lambda v: _fmt(v, "{:d}", integer=True)),
+        "images added": [_added(syn, extra) for syn, extra in
+                         zip(table["n_synthetic"], table["n_extra_real"], strict=True)],
         "Top-1 (%)": [f"{100 * m:.2f} ± {100 * (s or 0):.2f}"
                       for m, s in zip(table["top1_mean"], table["top1_std"], strict=True)],
         "gain (pp)": table["gain_pp"].map(lambda v: _fmt(v, "{:+.2f}")),
@@ -88,7 +89,7 @@ def results_markdown(table: pd.DataFrame, title: str) -> str:
     return "\n".join([
         f"# {title}",
         "",
-        shown.to_markdown(index=False),
+        shown.to_markdown(index=False, disable_numparse=True),
         "",
         f"Top-1 on the real test split, mean ± std over {'/'.join(map(str, seeds))} seed(s). "
         "gain = Top-1(arm) − Top-1(baseline) in percentage points; rel. gain = gain / "
@@ -156,6 +157,15 @@ def mlflow_metrics(table: pd.DataFrame, ablation: str) -> dict[str, dict[str, fl
             if _finite(value):
                 logged[f"{ablation}.{row['arm']}.{metric}"] = {"value": float(value), "step": 0}
     return logged
+
+
+def _added(n_synthetic: Any, n_extra_real: Any) -> str:
+    """What an arm added to real_train: synthetic images, extra real images, or nothing."""
+    if _finite(n_extra_real) and n_extra_real > 0:
+        return f"{int(n_extra_real)} real"
+    if _finite(n_synthetic) and n_synthetic > 0:
+        return f"{int(n_synthetic)} synthetic"
+    return "—"
 
 
 def _finite(value: Any) -> bool:
