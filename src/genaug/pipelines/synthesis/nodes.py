@@ -253,8 +253,8 @@ def train_generator(real_train: Bundle, class_names: list[str], params: dict[str
     tail = history[-max(1, len(history) // 10):]
     logger.info("generator trained in %.1f s (%.2f steps/s); final loss %.4f", seconds,
                 t["steps"] / seconds, sum(tail) / len(tail))
-    meta = {"kind": "closed_set", "unet_config": _public_config(unet.config),
-            "scheduler_config": _public_config(scheduler.config), "num_classes": k,
+    meta = {"kind": "closed_set", "unet_config": _stable_config(unet.config),
+            "scheduler_config": _stable_config(scheduler.config), "num_classes": k,
             "class_names": names, "image_shape": [c, h, w], "sample_size": size,
             "pads": list(pads), "null_class": k}
     return D.pack_generator(unet, meta, history)
@@ -317,13 +317,18 @@ def generate_synthetic_pool(generator: dict[str, torch.Tensor], real_train: Bund
         yield LazyShard(index, num_shards, fingerprint, make(index))
 
 
-def _public_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A diffusers config without its private `_...` keys.
+def _stable_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A diffusers config whose `_use_default_values` list is sorted.
 
-    `_use_default_values` is built from a set, so its order changes from process to process;
-    keeping it would give the same weights a different digest (and defeat pool resumption).
+    diffusers builds that list from a set, so its order changes from process to process;
+    unsorted, the same weights would get a different digest (and defeat pool resumption).
+    The list itself must stay: `from_config` uses it to give a different scheduler class
+    (DPM-Solver++ from the training DDPM config) its own defaults for those keys.
     """
-    return {key: value for key, value in config.items() if not key.startswith("_")}
+    stable = dict(config)
+    if "_use_default_values" in stable:
+        stable["_use_default_values"] = sorted(stable["_use_default_values"])
+    return stable
 
 
 def pool_fingerprint(generator: Mapping[str, torch.Tensor], cfg: Mapping[str, Any], seed: int,
