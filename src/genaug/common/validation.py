@@ -9,11 +9,13 @@ from typing import Any
 class ParameterError(ValueError):
     """A parameter has a value the project cannot use."""
 
-    def __init__(self, parameter: str, expected: str, got: Any) -> None:
+    def __init__(self, parameter: str, expected: str, got: Any, *,
+                 message: str | None = None) -> None:
         self.parameter = parameter
         self.expected = expected
         self.got = got
-        super().__init__(f"Parameter '{parameter}': expected {expected}, got {got!r}.")
+        super().__init__(f"Parameter '{parameter}': "
+                         + (message or f"expected {expected}, got {got!r}."))
 
 
 def require(params: Mapping[str, Any], key: str, prefix: str) -> Any:
