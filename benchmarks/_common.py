@@ -1,20 +1,24 @@
-"""Shared helpers for the benchmark scripts: a scratch project copy and per-node timing."""
+"""Shared helpers for the benchmark scripts: a scratch project copy, per-node timing and typed
+parameter blocks."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kedro.framework.hooks import hook_impl
+
+from genaug.schemas.base import Schema, parse
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+S = TypeVar("S", bound=Schema)
 
 
 def scratch_project(name: str) -> Path:
@@ -34,7 +38,7 @@ def scratch_project(name: str) -> Path:
 
 class NodeTimer:
     """Kedro hook that records each node's wall time, from loading its first input to saving
-    its last output (a generator node does its work while its outputs are being saved)."""
+    its last output (the pool node's shards are made while its LazyShards output is saved)."""
 
     def __init__(self) -> None:
         self.times: dict[str, float] = {}
@@ -82,3 +86,10 @@ def write_result(name: str, text: str) -> Path:
     path = RESULTS / f"{name}.md"
     path.write_text(text)
     return path
+
+
+def typed(schema: type[S], params: Mapping[str, Any], key: str) -> S:
+    """`params[key]` as the typed block a node receives (validated as the parameter hook does;
+    an error names the dotted key). Benchmarks call it inside their timed regions where the
+    node used to validate its own parameters, so they keep timing that work."""
+    return parse(schema, params[key], key)

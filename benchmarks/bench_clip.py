@@ -18,17 +18,19 @@ from pathlib import Path
 import torch
 import yaml
 
-from _common import write_result
+from _common import typed, write_result
 from genaug.datasets import IDXImageDataset
+from genaug.models.pool_filter import select_kept
 from genaug.pipelines.data_processing.nodes import make_real_splits
 from genaug.pipelines.filtering.nodes import (
     evaluate_clip,
     filter_pool,
     plot_filter_grid,
     score_pool,
-    select_kept,
     train_clip,
 )
+from genaug.schemas.data_processing import DataProcessingParams
+from genaug.schemas.filtering import FilteringParams, FilterParams
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,7 +54,8 @@ def main() -> None:
             entry[key] = str(REPO / entry[key])
         raw[split] = IDXImageDataset(**entry).load()
     real_train, real_reserve, real_test, names = make_real_splits(
-        raw["raw_train"], raw["raw_test"], params["data_processing"], params["seed"])
+        raw["raw_train"], raw["raw_test"], typed(DataProcessingParams, params, "data_processing"),
+        params["seed"])
     gen = torch.Generator().manual_seed(0)
     idx = torch.cat([torch.nonzero(real_reserve["labels"] == c).flatten()[:300]
                      for c in range(len(names))])
@@ -63,19 +66,22 @@ def main() -> None:
     pool = {"images": real_reserve["images"][idx].contiguous(), "labels": labels}
 
     t0 = time.perf_counter()
-    model, log = train_clip(real_train, names, params["filtering"], params["seed"], "cpu")
+    model, log = train_clip(real_train, names, typed(FilteringParams, params, "filtering"),
+                            params["seed"], "cpu")
     t1 = time.perf_counter()
-    scores = score_pool(model, pool, names, params["filtering"], "cpu")
+    scores = score_pool(model, pool, names, typed(FilteringParams, params, "filtering"), "cpu")
     t2 = time.perf_counter()
-    report = evaluate_clip(model, real_test, names, log, params["filtering"], "cpu")
+    report = evaluate_clip(model, real_test, names, log,
+                           typed(FilteringParams, params, "filtering"), "cpu")
     t3 = time.perf_counter()
     s = scores["scores"]
     clean, noisy = s[~wrong], s[wrong]
     auc = float((clean.view(-1, 1) > noisy.view(1, -1)).float().mean())
-    kept, summary = filter_pool(pool, scores, names, params["filter"], {})
+    filter_params = typed(FilterParams, params, "filter")
+    kept, summary = filter_pool(pool, scores, names, filter_params)
     assert len(kept["labels"]) == summary["kept"]
-    kept_mask = select_kept(s, labels, len(names), params["filter"]["drop_fraction"],
-                            params["filter"]["mode"], names)
+    kept_mask = select_kept(s, labels, len(names), filter_params.drop_fraction,
+                            filter_params.mode, names)
     out = {
         "threads": torch.get_num_threads(), "epochs": len(log["epoch_loss"]),
         "train_cpu_seconds": round(log["train_cpu_seconds"], 1),
@@ -102,7 +108,7 @@ def main() -> None:
           f"zero-shot top-1 {out['real_test_zero_shot_top1']:.3f}, AUC clean vs mislabeled "
           f"{auc:.3f} (saved to {path.relative_to(REPO)})")
     if len(sys.argv) > 1:
-        plot_filter_grid(pool, scores, names, params["filter"], {}).savefig(sys.argv[1], dpi=110)
+        plot_filter_grid(pool, scores, names, filter_params).savefig(sys.argv[1], dpi=110)
 
 
 if __name__ == "__main__":

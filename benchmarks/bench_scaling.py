@@ -8,9 +8,9 @@ For each scale two fresh subprocesses run (so each peak RSS belongs to one scale
 * sampling: the synthesis node `generate_synthetic_pool` with a randomly initialised UNet of the
   conf/base shape and the conf/base scheduler, guidance, batch and shard size, its shards saved
   through `ShardedBundleDataset` into a temporary folder (what Kedro does with the node's
-  generator output). Throughput does not depend on the weights. `--steps` (the same at every
-  scale) replaces conf/base's sampling steps to keep the run short: the time per image is
-  roughly proportional to the steps.
+  `LazyShards` output: one save that makes and writes the shards one by one). Throughput does
+  not depend on the weights. `--steps` (the same at every scale) replaces conf/base's sampling
+  steps to keep the run short: the time per image is roughly proportional to the steps.
 * filtering: `ShardedBundleDataset.load` of that pool (as the catalog hands it to the node),
   `score_pool` with a randomly initialised closed-set CLIP of the conf/base shape, then
   `filter_pool` with conf/base `filter`.
@@ -37,7 +37,7 @@ from typing import Any
 import torch
 import yaml
 
-from _common import write_result
+from _common import typed, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 LINEAR_TOL = 0.20   # time per image within ±20 % of the smallest scale's
@@ -91,6 +91,7 @@ def child_sample(args: argparse.Namespace) -> dict[str, Any]:
     from genaug.datasets.sharded_bundle import ShardedBundleDataset
     from genaug.models import diffusion as D
     from genaug.pipelines.synthesis import nodes as N
+    from genaug.schemas.synthesis import SynthesisParams
 
     params = conf("parameters.yml", "parameters_data_processing.yml",
                   "parameters_synthesis.yml")
@@ -102,13 +103,12 @@ def child_sample(args: argparse.Namespace) -> dict[str, Any]:
                    else args.shard_size}
     if args.steps is not None:
         syn["sampling"]["steps"] = args.steps
-    cfg = N.validate_params(syn)
-    m = cfg["model"]
+    cfg = typed(SynthesisParams, params, "synthesis")
+    m = cfg.model
     torch.manual_seed(0)
-    unet = D.build_unet(k, 1, 28, m["block_out_channels"], m["layers_per_block"],
-                        m["norm_num_groups"], m["attention"])
-    sched = D.build_train_scheduler(cfg["train"]["num_train_timesteps"],
-                                    cfg["train"]["beta_schedule"])
+    unet = D.build_unet(k, 1, 28, m.block_out_channels, m.layers_per_block,
+                        m.norm_num_groups, m.attention)
+    sched = D.build_train_scheduler(cfg.train.num_train_timesteps, cfg.train.beta_schedule)
     meta = {"kind": "closed_set", "unet_config": dict(unet.config),
             "scheduler_config": dict(sched.config), "num_classes": k, "class_names": names,
             "image_shape": [1, 28, 28], "sample_size": 28, "pads": [0, 0, 0, 0],
@@ -120,20 +120,22 @@ def child_sample(args: argparse.Namespace) -> dict[str, Any]:
                                    version=Version(None, None))
     ready = peak_rss_mib()
     start = time.perf_counter()
-    shards = 0
-    for shard in N.generate_synthetic_pool(generator, real, names, syn, params["seed"], "cpu"):
-        dataset.save(shard)  # Kedro calls save once per yielded chunk
-        shards += 1
+    # Validation stays timed: the node did it itself before the parameter hook took it over.
+    pool = N.generate_synthetic_pool(generator, real, names,
+                                     typed(SynthesisParams, params, "synthesis"),
+                                     params["seed"], "cpu")
+    dataset.save(pool)  # as Kedro saves the node's output: one save, shard by shard
+    shards = pool.num_shards
     seconds = time.perf_counter() - start
     manifest = ShardedBundleDataset(filepath=str(Path(args.workdir) / "synthetic_pool"),
                                     version=Version(None, None)).manifest()
-    s = cfg["sampling"]
+    s = cfg.sampling
     return {"images": manifest["num_images"], "shards": shards, "seconds": seconds,
             "ready_rss": ready, "peak_rss": peak_rss_mib(), "threads": torch.get_num_threads(),
-            "sampling": f"{s['scheduler']} {s['steps']} steps, guidance {s['guidance_scale']}, "
-                        f"batch {s['batch_size']}, shard {cfg['pool']['shard_size']}, "
-                        f"UNet {m['block_out_channels']}",
-            "steps": s["steps"],
+            "sampling": f"{s.scheduler} {s.steps} steps, guidance {s.guidance_scale}, "
+                        f"batch {s.batch_size}, shard {cfg.pool.shard_size}, "
+                        f"UNet {m.block_out_channels}",
+            "steps": s.steps,
             "conf_steps": conf("parameters_synthesis.yml")["synthesis"]["sampling"]["steps"]}
 
 
@@ -144,20 +146,23 @@ def child_filter(args: argparse.Namespace) -> dict[str, Any]:
     from genaug.datasets.sharded_bundle import ShardedBundleDataset
     from genaug.models.clip import build_clip, state_dict_for_saving
     from genaug.pipelines.filtering.nodes import filter_pool, score_pool
+    from genaug.schemas.filtering import FilteringParams, FilterParams
 
     params = conf("parameters_data_processing.yml", "parameters_filtering.yml")
     names = params["data_processing"]["class_names"]
     torch.manual_seed(0)
-    clip_model = state_dict_for_saving(build_clip(params["filtering"]["clip"], (1, 28, 28)))
+    clip_model = state_dict_for_saving(
+        build_clip(typed(FilteringParams, params, "filtering").clip, (1, 28, 28)))
     dataset = ShardedBundleDataset(filepath=str(Path(args.workdir) / "synthetic_pool"),
                                    version=Version(None, None))
     ready = peak_rss_mib()
     t0 = time.perf_counter()
     pool = dataset.load()
     t1 = time.perf_counter()
-    scores = score_pool(clip_model, pool, names, params["filtering"], "cpu")
+    scores = score_pool(clip_model, pool, names, typed(FilteringParams, params, "filtering"),
+                        "cpu")
     t2 = time.perf_counter()
-    kept, summary = filter_pool(pool, scores, names, params["filter"], {})
+    kept, summary = filter_pool(pool, scores, names, typed(FilterParams, params, "filter"))
     t3 = time.perf_counter()
     assert kept["labels"].numel() == summary["kept"]
     return {"images": int(pool["labels"].numel()), "kept": summary["kept"],
@@ -270,9 +275,10 @@ def main() -> None:
     checks.append(
         f"Sampling peak RSS flat ({n0} -> {n1} images: {first['sample']['peak_rss']:.0f} -> "
         f"{last['sample']['peak_rss']:.0f} MiB, {s_growth:+.0f} MiB; flat = within "
-        f"+{FLAT_TOL:.0%}): {'yes' if s_flat else 'NO'}. The node yields one LazyShard at a "
-        "time and ShardedBundleDataset writes each shard to disk before the next is made, so "
-        "only one shard (plus its sampling batch) is in memory.")
+        f"+{FLAT_TOL:.0%}): {'yes' if s_flat else 'NO'}. The node returns LazyShards (one maker "
+        "per shard) and ShardedBundleDataset writes each shard to disk before the next is made, "
+        "so at most two shards (the one being made and the last one written) plus a sampling "
+        "batch are in memory, never the whole pool.")
     slope = f_growth / max(1, n1 - n0) * 1000
     checks.append(
         f"Filtering peak RSS flat ({first['filter']['peak_rss']:.0f} -> "
@@ -282,7 +288,7 @@ def main() -> None:
         "score_pool / filter_pool take the whole pool as one bundle, so its memory grows "
         f"O(N): at {n1} images the uint8 pool is {last['filter']['pool_mib']:.1f} MiB, the "
         "kept subset a second copy (~0.8x), and the pixel-sum fingerprint "
-        "(`_pixel_sums`, in score_pool and again in filter_pool's alignment check) casts the "
+        "(`pixel_sums`, in score_pool and again in filter_pool's alignment check) casts the "
         f"whole pool to int64 first: ~{8 * last['filter']['pool_mib']:.0f} MiB transient, "
         "the largest term; all small next to the interpreter + torch baseline"
         + ("" if f_flat else "; here the growth is larger than the flat threshold") + ".")

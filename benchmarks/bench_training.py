@@ -9,7 +9,8 @@ so the same initial weights) on the same `real_train` (the data_processing node 
 Fashion-MNIST IDX files), with the same batch size, augmentation (`build_augment`, per-image
 crop + flip), AdamW, cosine schedule and label smoothing. The node runs through Kedro's
 SequentialRunner on a one-node pipeline (the training template's node, MemoryDataset inputs), so
-its time includes parameter validation, data copies, model packing and the runner. `joint` mixes
+its time includes parameter validation (the arm's effective `TrainingParams`, built as the
+parameter hook builds it), data copies, model packing and the runner. `joint` mixes
 each batch half real, half "synthetic" (stand-in: real_reserve images, timing only).
 
 The runs are interleaved in ABBA order (node, bare, bare, node, ...) after an untimed one-epoch
@@ -37,18 +38,16 @@ import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from _common import write_result
-from genaug.common.params import merge_params
+from _common import typed, write_result
 from genaug.common.seeding import derive_seed
 from genaug.datasets import IDXImageDataset
+from genaug.models.classifier_training import build_augment, predict
 from genaug.models.classifiers import build_classifier, unpack_states
 from genaug.pipelines.data_processing.nodes import make_real_splits
-from genaug.pipelines.training.nodes import (
-    build_augment,
-    check_training_params,
-    predict,
-)
 from genaug.pipelines.training.pipeline import create_template
+from genaug.schemas.base import deep_merge, parse
+from genaug.schemas.data_processing import DataProcessingParams
+from genaug.schemas.training import TrainingParams
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 0.95
@@ -72,22 +71,32 @@ def load_data(params: dict[str, Any]) -> tuple[dict, dict, dict, list[str]]:
             images_filepath=str(raw / f"{split}-images-idx3-ubyte.gz"),
             labels_filepath=str(raw / f"{split}-labels-idx1-ubyte.gz")).load()
 
-    return make_real_splits(load("train"), load("t10k"), params["data_processing"],
+    return make_real_splits(load("train"), load("t10k"),
+                            typed(DataProcessingParams, params, "data_processing"),
                             params["seed"])
+
+
+def effective(defaults: dict[str, Any], overrides: dict[str, Any]) -> TrainingParams:
+    """An arm's effective training block, built as the parameter hook builds it."""
+    return parse(TrainingParams, deep_merge(defaults, overrides), "training")
 
 
 # --------------------------------------------------------------------------- node path
 
 def run_node(data: dict[str, Any], params: dict[str, Any], overrides: dict[str, Any]
              ) -> tuple[float, float, int, dict[str, torch.Tensor], dict[str, Any]]:
-    """Run the training template's node through Kedro's SequentialRunner; time the run."""
+    """Run the training template's node through Kedro's SequentialRunner; time the run.
+
+    The timed call includes building the arm's effective block (deep merge + validation),
+    which the node did itself before the parameter hook took it over.
+    """
     pipe = create_template()
     inputs = {"real_train": data["train"], "real_reserve": data["reserve"],
               "class_names": data["names"], "synthetic_kept": data["synthetic"],
-              "params:training": params["training"], "params:training_overrides": overrides,
               "params:seed": params["seed"], "params:device": "cpu"}
     catalog = DataCatalog({name: MemoryDataset(value) for name, value in inputs.items()})
     start, cpu = time.perf_counter(), time.process_time()
+    catalog["params:training"] = MemoryDataset(effective(params["training"], overrides))
     out = SequentialRunner().run(pipe, catalog)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     weights, history = (_value(out["classifier"]), _value(out["training_history"]))
@@ -103,35 +112,35 @@ def _value(item: Any) -> Any:
 
 # --------------------------------------------------------------------------- bare path
 
-def run_bare(data: dict[str, Any], cfg: dict[str, Any], seed: int
+def run_bare(data: dict[str, Any], cfg: TrainingParams, seed: int
              ) -> tuple[float, float, int, torch.nn.Module]:
     """A plain PyTorch loop with the node's model, data, batches, augmentation and optimiser."""
     start, cpu = time.perf_counter(), time.process_time()
-    train_seed = derive_seed(seed, "training", cfg["seeds"][0])
+    train_seed = derive_seed(seed, "training", cfg.seeds[0])
     torch.manual_seed(train_seed)
     gen = torch.Generator().manual_seed(train_seed)
     real, syn = data["train"], data["synthetic"]
-    model = build_classifier(cfg["arch"], real["images"].shape[1], len(data["names"]))
-    joint = cfg["strategy"] == "joint"
+    model = build_classifier(cfg, real["images"].shape[1], len(data["names"]))
+    joint = cfg.strategy == "joint"
     images, labels = real["images"], real["labels"]
-    n_real, bs = labels.numel(), cfg["batch_size"]
+    n_real, bs = labels.numel(), cfg.batch_size
     if joint:
         images = torch.cat([images, syn["images"]])
         labels = torch.cat([labels, syn["labels"]])
-        n_syn_batch = round(bs * cfg["synthetic_fraction"])
+        n_syn_batch = round(bs * cfg.synthetic_fraction)
         n_real_batch = bs - n_syn_batch
         steps_per_epoch = math.ceil(n_real / n_real_batch)
         real_stream = _stream(n_real, gen)
         syn_stream = _stream(syn["labels"].numel(), gen)
     else:
         steps_per_epoch = math.ceil(n_real / bs)
-    total = steps_per_epoch * cfg["epochs"]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"],
-                                  weight_decay=cfg["weight_decay"])
-    augment = build_augment(cfg["augment"], tuple(images.shape[-2:]), gen)
+    total = steps_per_epoch * cfg.epochs
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr,
+                                  weight_decay=cfg.weight_decay)
+    augment = build_augment(cfg.augment, tuple(images.shape[-2:]), gen)
     model.train()
     step = count = 0
-    for _ in range(cfg["epochs"]):
+    for _ in range(cfg.epochs):
         if joint:
             batches = (torch.cat([real_stream(n_real_batch), syn_stream(n_syn_batch) + n_real])
                        for _ in range(steps_per_epoch))
@@ -143,9 +152,9 @@ def run_bare(data: dict[str, Any], cfg: dict[str, Any], seed: int
             if augment is not None:
                 x = augment(x)
             for group in optimizer.param_groups:
-                group["lr"] = cfg["lr"] * 0.5 * (1.0 + math.cos(math.pi * step / total))
+                group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
             loss = F.cross_entropy(model(x.float().div_(127.5).sub_(1.0)), y,
-                                   label_smoothing=cfg["label_smoothing"])
+                                   label_smoothing=cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -243,8 +252,8 @@ def main() -> None:
     total_start, load_start = time.perf_counter(), _load()
     for strategy in args.strategies:
         over = {"strategy": strategy, "epochs": args.epochs, "seeds": [0]}
-        cfg = check_training_params(merge_params(tr, over))
-        warm = check_training_params(merge_params(tr, dict(over, epochs=1)))
+        cfg = effective(tr, over)
+        warm = effective(tr, dict(over, epochs=1))
         run_node(data, params, dict(over, epochs=1))
         run_bare(data, warm, params["seed"])
         node_rates, bare_rates, loop_rates, wall_ratios, cpu_ratios = [], [], [], [], []
@@ -269,7 +278,7 @@ def main() -> None:
                   f"{loop_rates[-1]:.0f}; {n_cpu:.1f} CPU s), bare {b_secs:.2f} s "
                   f"({bare_rates[-1]:.0f} images/s; {b_cpu:.1f} CPU s); ratio wall "
                   f"{wall_ratios[-1]:.3f}, CPU {cpu_ratios[-1]:.3f}; load {_load()}", flush=True)
-        node_model = build_classifier(cfg["arch"], train["images"].shape[1], k)
+        node_model = build_classifier(cfg, train["images"].shape[1], k)
         node_model.load_state_dict(unpack_states(weights)[0])
         acc_node, acc_bare = top1(node_model, test), top1(bare_model, test)
         ratio = statistics.median(wall_ratios)

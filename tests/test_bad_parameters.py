@@ -1,6 +1,8 @@
 """Bad parameters, table-driven: each fails before any node runs, naming the parameter.
 
-Read the table as the spec: (override given to `kedro run --params`, name in the error).
+Read the table as the spec: (override given to `kedro run --params`, name in the error, and
+for unknown keys the suggestion). A stage default that every arm overrides is still checked
+(the error names the default's own key).
 """
 
 from __future__ import annotations
@@ -39,19 +41,39 @@ CASES: list[tuple[dict[str, Any], str]] = [
     # training, per arm and defaults
     ({"drop_10": {"training": {"strategy": "magic"}}}, "drop_10.training.strategy"),
     ({"drop_20": {"training": {"synthetic_fraction": 1.5}}}, "drop_20.training.synthetic_fraction"),
-    ({"training": {"architecture": "vgg"}}, r"\w+\.training\.architecture"),
-    ({"training": {"epochs": 0}}, r"\w+\.training\.epochs"),
-    ({"training": {"optimizer": "adam-ish"}}, r"\w+\.training\.optimizer"),
+    ({"training": {"architecture": "vgg"}}, r"(\w+\.)?training\.architecture"),
+    ({"training": {"epochs": 0}}, r"(\w+\.)?training\.epochs"),
+    ({"training": {"optimizer": "adam-ish"}}, r"(\w+\.)?training\.optimizer"),
+    # a default that every arm overrides is still validated
+    ({"training": {"strategy": "mixed"}}, "training.strategy"),
+    ({"filter": {"drop_fraction": 2.0}}, "filter.drop_fraction"),
     # evaluation
-    ({"evaluation": {"feature_extractor": "clip"}}, r"\w+\.evaluation\.feature_extractor"),
-    ({"evaluation": {"fid_reference": "imagenet"}}, r"\w+\.evaluation\.fid_reference"),
+    ({"evaluation": {"feature_extractor": "clip"}}, r"(\w+\.)?evaluation\.feature_extractor"),
+    ({"evaluation": {"fid_reference": "imagenet"}}, r"(\w+\.)?evaluation\.fid_reference"),
+    # unknown and misspelt keys, at every depth, with the closest valid key suggested
+    ({"training": {"epochz": 5}}, r"training\.epochz': unknown key \(did you mean `epochs`\?\)"),
+    ({"synthesis": {"guidance": 3}}, r"synthesis\.guidance': unknown key"),
+    ({"synthesis": {"sampling": {"guidance_scal": 3}}},
+     r"synthesis\.sampling\.guidance_scal': unknown key \(did you mean `guidance_scale`\?\)"),
+    ({"drop_20": {"filter": {"drop_fractoin": 0.5}}},
+     r"drop_20\.filter\.drop_fractoin': unknown key \(did you mean `drop_fraction`\?\)"),
+    ({"drop_20": {"filtr": {"drop_fraction": 0.5}}},
+     r"drop_20\.filtr': unknown key \(did you mean `filter`\?\)"),
+    ({"drop_40": {"filter": {"drop_fraction": 0.4}}}, r"drop_40': unknown key \(did you mean"),
+    ({"traning": {"epochs": 5}}, r"traning': unknown key \(did you mean `training`\?\)"),
+    # checks that depend on the data's shape run before data_processing writes anything
+    ({"filtering": {"clip": {"closed_set": {"vision": {"patch_size": 5}}}}},
+     "filtering.clip.closed_set.vision.patch_size"),
+    ({"data_processing": {"image_shape": [1, 30, 30]},
+      "filtering": {"clip": {"closed_set": {"vision": {"patch_size": 4}}}}},
+     r"(data_processing\.image_shape|filtering\.clip\.closed_set\.vision\.patch_size)"),
 ]
 
 
 @pytest.mark.parametrize(("override", "named"), CASES,
                          ids=[re.sub(r"\W+", "-", n) for _, n in CASES])
 def test_bad_parameter_fails_before_any_node_runs(kedro_project, override, named) -> None:
-    with pytest.raises(ParameterError, match=rf"Parameter '{named}'"):
+    with pytest.raises(ParameterError, match=rf"Parameter '{named}"):
         kedro_project.run("ablation_threshold", params=override)
     written = [p for p in (kedro_project.root / "data").rglob("*")
                if p.is_file() and "01_raw" not in p.parts]

@@ -1,28 +1,24 @@
-"""Every shipped configuration environment holds parameters the pipelines accept."""
+"""Every shipped configuration environment holds parameters the schemas accept."""
 
 from __future__ import annotations
 
 import pytest
 from kedro.config import OmegaConfigLoader
 
-from genaug.pipelines import ablation_threshold, ablation_training
-from genaug.pipelines.parameter_checks import check_pipeline_parameters
+from genaug.pipelines.ablations import ALL_ARMS
+from genaug.schemas.project import ARM_STAGES, validate_parameters
 from genaug.settings import CONFIG_LOADER_ARGS
 
 from .conftest import REPO
 
 
 @pytest.mark.parametrize("env", ["base", "test", "gpu"])
-def test_environment_parameters_pass_every_check(env: str) -> None:
+def test_environment_parameters_validate(env: str) -> None:
     loader = OmegaConfigLoader(str(REPO / "conf"), env=None if env == "base" else env,
                                **CONFIG_LOADER_ARGS)
-    params = loader["parameters"]
-
-    def load(name: str):
-        value = params
-        for key in name.removeprefix("params:").split("."):
-            value = value[key]
-        return value
-
-    both = ablation_threshold.create_pipeline() + ablation_training.create_pipeline()
-    check_pipeline_parameters(both, load)
+    validated = validate_parameters(loader["parameters"], ALL_ARMS)
+    arm_blocks = validated.arm_blocks()
+    assert set(arm_blocks) == {f"params:{arm}.{stage}" for arm in ALL_ARMS
+                               for stage in ARM_STAGES}
+    assert arm_blocks["params:drop_30.filter"].drop_fraction == 0.3
+    assert arm_blocks["params:sequential.training"].strategy == "sequential"

@@ -14,7 +14,7 @@ def test_only_missing_outputs_skips_unchanged_and_reruns_changed(kedro_project) 
     assert _versions(kedro_project, "03_primary/real_train.safetensors") == 1
     stored = json.loads(
         (kedro_project.root / "data/09_tracking/output_fingerprints.json").read_text())
-    assert {"real_train", "real_reserve", "real_test", "class_names"} <= set(stored)
+    assert {"real_train", "real_reserve", "real_test", "class_names"} <= set(stored["outputs"])
 
     kedro_project.run("data_processing", only_missing_outputs=True)
     assert _versions(kedro_project, "03_primary/real_train.safetensors") == 1

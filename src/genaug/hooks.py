@@ -1,21 +1,24 @@
-"""Project hooks: a project-relative MLflow store, and honest `--only-missing-outputs`."""
+"""Project hooks: a project-relative MLflow store, effective parameters in MLflow, honest reruns."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
+import mlflow
 from kedro.framework.hooks import hook_impl
-from kedro.io import AbstractDataset, MemoryDataset
+from kedro.io import MemoryDataset
 from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
 
+from genaug.fingerprints import parameter_view
+from genaug.reruns import FingerprintStore, Stale, make_plan, output_records
+from genaug.schemas.base import Schema
+
 logger = logging.getLogger(__name__)
 
+_MLFLOW_BATCH = 100  # MLflow accepts at most 100 params per call
 FINGERPRINTS = Path("data") / "09_tracking" / "output_fingerprints.json"
 _SQLITE = "sqlite:///"
 
@@ -45,118 +48,70 @@ class ProjectMlflowStoreHook:
             loader["mlflow"] = conf
 
 
-class ParameterCheckHook:
-    """Validate every parameter the run will use before its first node starts."""
+class EffectiveParamsHook:
+    """Log every typed parameter block a run reads to MLflow, flattened (`drop_10.training.lr`).
 
-    @hook_impl(tryfirst=True)
+    Parameters reach nodes as schema objects, which kedro-mlflow logs as one (truncated)
+    string per block; this logs each arm's effective values key by key so runs can be
+    compared on them.
+    """
+
+    @hook_impl(trylast=True)  # after kedro-mlflow has started the run
     def before_pipeline_run(self, pipeline: Pipeline, catalog: Any) -> None:
-        """Fail fast, naming the bad parameter, before any node runs or writes."""
-        from genaug.pipelines.parameter_checks import check_pipeline_parameters
-
-        check_pipeline_parameters(pipeline, catalog.load)
+        """Log the flattened blocks of the pipeline's `params:` inputs to the active run."""
+        if mlflow.active_run() is None:
+            return
+        flat: dict[str, Any] = {}
+        for name in sorted(pipeline.inputs()):
+            value = catalog.load(name) if name.startswith("params:") else None
+            if isinstance(value, Schema):
+                prefix = name.removeprefix("params:")
+                flat.update({f"{prefix}.{key}": item
+                             for key, item in parameter_view(value.to_dict()).items()})
+        items = sorted(flat.items())
+        for start in range(0, len(items), _MLFLOW_BATCH):
+            mlflow.log_params(dict(items[start:start + _MLFLOW_BATCH]))
 
 
 class StaleOutputsHook:
-    """Record which parameters produced every saved output; treat outputs as missing when
-    those parameters (or any upstream of them) have changed.
+    """Make `--only-missing-outputs` recompute exactly what a change touched, and say why.
 
     Kedro's `--only-missing-outputs` skips a node whenever its outputs exist, so after a
-    parameter change it would silently reuse results made with the old value. This hook
-    fingerprints each node by its function, its `params:` inputs and the fingerprints of its
-    dataset inputs (Merkle-style, so a change flows downstream), stores the fingerprint of each
-    output when it is saved, and before a `--only-missing-outputs` run marks outputs whose
-    stored fingerprint differs as missing. Code changes are not detected.
+    parameter or code change it would silently reuse results made the old way. Before the run
+    this hook computes every output's record and fingerprint (`genaug.reruns`: the parameter
+    keys its node reads, the code it runs, library versions, upstream fingerprints), logs the
+    plan (nodes to run with reasons, saved versions reused) and marks stale outputs missing.
+    After each node it stores the fingerprints of what was saved.
     """
 
     def __init__(self) -> None:
-        self._path: Path | None = None
-        self._current: dict[str, str] = {}
-        self._stored: dict[str, str] = {}
+        self._store: FingerprintStore | None = None
+        self._current: dict[str, dict[str, Any]] = {}
+        self._stored: dict[str, dict[str, Any]] = {}
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        """Locate the fingerprint file inside the project."""
-        self._path = Path(context.project_path) / FINGERPRINTS
+        """Locate the fingerprint store inside the project."""
+        self._store = FingerprintStore(Path(context.project_path) / FINGERPRINTS)
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
                             catalog: Any) -> None:
-        """Fingerprint every node; with --only-missing-outputs, mark stale outputs missing."""
-        self._stored = self._read()
-        self._current = _fingerprints(pipeline, catalog, self._stored)
+        """Fingerprint every output; with --only-missing-outputs, log the plan, mark stale."""
+        self._stored = self._store.read() if self._store else {}
+        self._current = output_records(pipeline, catalog, self._stored)
         if not run_params.get("only_missing_outputs"):
             return
-        stale = sorted(
-            name for name, fingerprint in self._current.items()
-            if name in catalog and not isinstance(catalog.get(name), MemoryDataset)
-            and self._stored.get(name) != fingerprint and catalog.exists(name)
-        )
-        for name in stale:
-            catalog[name] = _Stale(catalog.get(name))
-        if stale:
-            logger.info("Parameters changed since these outputs were saved; recomputing: %s",
-                        ", ".join(stale))
+        plan = make_plan(pipeline, catalog, self._current, self._stored)
+        logger.info("%s", plan.describe())
+        for name in plan.stale:
+            catalog[name] = Stale(catalog.get(name))
 
     @hook_impl
-    def after_node_run(self, node: Node, catalog: Any, outputs: dict[str, Any]) -> None:
-        """Remember the fingerprint each saved output was made with."""
-        changed = False
-        for name in node.outputs:
-            if name in self._current and name in catalog and \
-                    not isinstance(catalog.get(name), MemoryDataset):
-                self._stored[name] = self._current[name]
-                changed = True
-        if changed:
-            self._write()
-
-    def _read(self) -> dict[str, str]:
-        if self._path is None or not self._path.exists():
-            return {}
-        try:
-            return json.loads(self._path.read_text())
-        except (OSError, json.JSONDecodeError):
-            logger.warning("Ignoring unreadable %s; every output counts as stale.", self._path)
-            return {}
-
-    def _write(self) -> None:
-        if self._path is None:
-            return
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._stored, indent=1, sort_keys=True))
-        os.replace(tmp, self._path)
-
-
-def _fingerprints(pipeline: Pipeline, catalog: Any, stored: dict[str, str]) -> dict[str, str]:
-    """Fingerprint of every dataset a node of the pipeline produces."""
-    produced: dict[str, str] = {}
-    for node in pipeline.nodes:  # topologically sorted
-        parts: list[Any] = [node.name, getattr(node.func, "__qualname__", node.name)]
-        for name in node.inputs:
-            if name.startswith("params:") or name == "parameters":
-                parts.append([name, catalog.load(name)])
-            else:
-                parts.append([name, produced.get(name) or stored.get(name) or name])
-        digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=repr).encode())
-        for output in node.outputs:
-            produced[output] = digest.hexdigest()
-    return produced
-
-
-class _Stale(AbstractDataset):
-    """A dataset that reports itself missing but still loads and saves normally."""
-
-    def __init__(self, inner: AbstractDataset) -> None:
-        self._inner = inner
-
-    def load(self) -> Any:
-        return self._inner.load()
-
-    def save(self, data: Any) -> None:
-        self._inner.save(data)
-
-    def _exists(self) -> bool:
-        return False
-
-    def _describe(self) -> dict[str, Any]:
-        return {"stale": True, "dataset": str(self._inner)}
+    def after_node_run(self, node: Node, catalog: Any) -> None:
+        """Remember the record each saved output was made with."""
+        saved = [name for name in node.outputs if name in self._current and name in catalog
+                 and not isinstance(catalog.get(name), MemoryDataset)]
+        if saved and self._store is not None:
+            self._stored.update({name: self._current[name] for name in saved})
+            self._store.write(self._stored)

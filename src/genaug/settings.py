@@ -1,12 +1,12 @@
 """Project settings: config loader and hooks (kedro-mlflow's hooks register themselves)."""
 
-from kedro.config import OmegaConfigLoader
+from genaug.config import ValidatingConfigLoader
+from genaug.hooks import EffectiveParamsHook, ProjectMlflowStoreHook, StaleOutputsHook
 
-from genaug.hooks import ParameterCheckHook, ProjectMlflowStoreHook, StaleOutputsHook
+HOOKS = (ProjectMlflowStoreHook(), EffectiveParamsHook(), StaleOutputsHook())
 
-HOOKS = (ProjectMlflowStoreHook(), ParameterCheckHook(), StaleOutputsHook())
-
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+# Parameters come out of the loader validated against genaug.schemas, typed and arm-merged.
+CONFIG_LOADER_CLASS = ValidatingConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import torch
+from safetensors.torch import load_file, save_file
 
 from genaug.common.bundles import to_float
 from genaug.models import diffusion as D
@@ -104,4 +108,48 @@ def test_load_pretrained_pipeline_from_local_folder(tmp_path):
     pipe.save_pretrained(str(tmp_path / "pipe"))
     loaded = D.load_pretrained_pipeline(tmp_path / "pipe", "ddim", torch.device("cpu"))
     assert type(loaded.scheduler).__name__ == "DDIMScheduler"
-    assert D.pretrained_digest(tmp_path / "pipe") == D.pretrained_digest(tmp_path / "pipe")
+
+
+def test_pretrained_digest_follows_the_config_files(tmp_path):
+    """A copy of a pipeline folder keeps its digest; editing one config file changes it."""
+    from diffusers import DDPMPipeline
+
+    pipe = DDPMPipeline(unet=_tiny_unet(3), scheduler=D.DDPMScheduler(num_train_timesteps=50))
+    pipe.save_pretrained(str(tmp_path / "pipe"))
+    digest = D.pretrained_digest(tmp_path / "pipe")
+    shutil.copytree(tmp_path / "pipe", tmp_path / "copy")
+    assert D.pretrained_digest(tmp_path / "copy") == digest
+    config_file = tmp_path / "copy" / "scheduler" / "scheduler_config.json"
+    config = json.loads(config_file.read_text())
+    config["num_train_timesteps"] = 60
+    config_file.write_text(json.dumps(config))
+    assert D.pretrained_digest(tmp_path / "copy") != digest
+
+
+def test_state_digest_survives_a_file_round_trip_and_sees_one_changed_weight(tmp_path):
+    """Same tensors read back from disk: same digest; one weight moved by one ulp: another."""
+    unet = _tiny_unet(3)
+    state = D.pack_generator(unet, {"kind": "closed_set", "unet_config": dict(unet.config)},
+                             [1.0, 0.5])
+    save_file(state, str(tmp_path / "generator.safetensors"))
+    loaded = load_file(str(tmp_path / "generator.safetensors"))
+    assert D.state_digest(loaded) == D.state_digest(state)
+
+    key = next(k for k in loaded if k.startswith(D.UNET_PREFIX) and loaded[k].is_floating_point())
+    changed = dict(loaded)
+    weights = loaded[key].clone().view(-1)
+    weights[0] = torch.nextafter(weights[0], torch.tensor(float("inf")))
+    changed[key] = weights.view(loaded[key].shape)
+    assert D.state_digest(changed) != D.state_digest(state)
+    relabelled = D.pack_generator(unet, {"kind": "closed_set", "unet_config": dict(unet.config),
+                                         "class_names": ["x"]}, [1.0, 0.5])
+    assert D.state_digest(relabelled) != D.state_digest(state)
+
+
+def test_stable_config_sorts_use_default_values_without_dropping_them():
+    """diffusers' set-ordered `_use_default_values` is sorted (stable digest), not removed."""
+    config = {"num_train_timesteps": 100, "_use_default_values": ["variance_type", "clip_sample"]}
+    stable = D.stable_config(config)
+    assert stable == {"num_train_timesteps": 100,
+                      "_use_default_values": ["clip_sample", "variance_type"]}
+    assert config["_use_default_values"] == ["variance_type", "clip_sample"]  # input untouched

@@ -1,66 +1,78 @@
-"""arm_pipeline: one template per namespace, shared inputs kept, arm named in errors."""
+"""Arms as built for production: shared inputs kept, per-arm blocks mapped, effective values."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Node, Pipeline
 from kedro.runner import SequentialRunner
 
-from genaug.common.params import merge_params
-from genaug.common.validation import ParameterError, check_float
-from genaug.pipelines.arms import ArmError, arm_pipeline
+from genaug.pipelines.ablations import (
+    ALL_ARMS,
+    BASELINE,
+    FILTERED_ARM,
+    REUSING_ARMS,
+    THRESHOLD_ARMS,
+    create_pipelines,
+)
+from genaug.pipelines.arms import arm_pipeline
+from genaug.schemas.base import deep_merge
 
 
-def _scale(real_train: list[int], defaults: dict, overrides: dict, seed: int) -> list[float]:
-    params = merge_params(defaults, overrides)
-    factor = check_float(params["factor"], "training.factor", low=0)
-    if not real_train:
-        raise ValueError("real_train is empty")
-    return [x * factor + seed for x in real_train]
+def _scale(real_train: list[int], params: dict, seed: int) -> list[float]:
+    return [x * params["factor"] + seed for x in real_train]
 
 
 def _template() -> Pipeline:
-    return Pipeline([Node(_scale, ["real_train", "params:training", "params:training_overrides",
-                                   "params:seed"], "classifier", name="scale")])
+    return Pipeline([Node(_scale, ["real_train", "params:training", "params:seed"],
+                          "classifier", name="scale")])
 
 
-def _catalog(arms: dict[str, Any], real: list[int]) -> DataCatalog:
-    catalog = DataCatalog({"real_train": MemoryDataset(real)})
-    catalog["params:training"] = {"factor": 2.0, "other": {"a": 1}}
-    catalog["params:seed"] = 1
-    for arm, block in arms.items():
-        catalog[f"params:{arm}.training"] = block
-    return catalog
-
-
-def test_two_arms_share_inputs_and_differ_by_overrides() -> None:
+def test_arms_share_global_inputs_and_read_their_own_block() -> None:
     pipe = arm_pipeline(_template(), "a") + arm_pipeline(_template(), "b")
-    assert pipe.inputs() == {"real_train", "params:training", "params:seed",
-                             "params:a.training", "params:b.training"}
-    catalog = _catalog({"a": {}, "b": {"factor": 10}}, [1, 2])
+    assert pipe.inputs() == {"real_train", "params:seed", "params:a.training",
+                             "params:b.training"}
+    catalog = DataCatalog({"real_train": MemoryDataset([1, 2])})
+    catalog["params:seed"] = 1
+    catalog["params:a.training"] = {"factor": 2.0}
+    catalog["params:b.training"] = {"factor": 10}
     SequentialRunner().run(pipe, catalog)
     assert catalog.load("a.classifier") == [3.0, 5.0]
     assert catalog.load("b.classifier") == [11.0, 21.0]
 
 
-def test_parameter_errors_name_the_arm() -> None:
-    pipe = arm_pipeline(_template(), "drop_10")
-    catalog = _catalog({"drop_10": {"factor": -1}}, [1])
-    with pytest.raises(ParameterError, match=r"'drop_10\.training\.factor'"):
-        SequentialRunner().run(pipe, catalog)
+def test_production_arms_read_only_their_effective_blocks_and_shared_data() -> None:
+    pipelines = create_pipelines()
+    everything = pipelines["__default__"]
+    assert set(ALL_ARMS) == {BASELINE, *THRESHOLD_ARMS, FILTERED_ARM, *REUSING_ARMS}
+    params = {name for name in everything.inputs() if name.startswith("params:")}
+    stage_defaults = {"params:training", "params:filter"}
+    assert not params & stage_defaults, "arms must read params:<arm>.<stage>, not the defaults"
+    for arm in ALL_ARMS:
+        assert f"params:{arm}.training" in params
+        assert f"params:{arm}.evaluation" in params
+        nodes = everything.only_nodes_with_namespaces([arm]).nodes
+        assert {node.name.removeprefix(f"{arm}.") for node in nodes} >= {
+            "train_classifier", "evaluate_classifier"}
+    # The reusing arms train on the filtering arm's kept images; the baseline on none kept.
+    for arm in REUSING_ARMS:
+        train = everything.only_nodes_with_namespaces([arm]).only_nodes_with_tags(arm)
+        inputs = {i for node in train.nodes for i in node.inputs}
+        assert f"{FILTERED_ARM}.synthetic_kept" in inputs
+    baseline_inputs = {i for n in pipelines["training"].nodes for i in n.inputs}
+    assert "synthetic_pool" in baseline_inputs
 
 
-def test_other_input_errors_name_the_arm() -> None:
-    pipe = arm_pipeline(_template(), "joint")
-    with pytest.raises(ArmError, match="Arm 'joint': real_train is empty"):
-        SequentialRunner().run(pipe, _catalog({"joint": {}}, []))
+def test_shared_stages_are_grouped_without_renaming_datasets() -> None:
+    everything = create_pipelines()["__default__"]
+    for stage in ("data_processing", "synthesis", "filtering", "evaluation", "reporting"):
+        assert everything.only_nodes_with_namespaces([stage]).nodes, stage
+    outputs = everything.all_outputs()
+    assert {"real_train", "generator", "synthetic_pool", "synthetic_scores",
+            "evaluator"} <= outputs
 
 
-def test_merge_params_is_deep_and_does_not_mutate() -> None:
+def test_deep_merge_is_deep_and_does_not_mutate() -> None:
     defaults = {"a": 1, "b": {"c": 2, "d": 3}}
-    merged = merge_params(defaults, {"b": {"c": 5}, "e": 6})
+    merged = deep_merge(defaults, {"b": {"c": 5}, "e": 6})
     assert merged == {"a": 1, "b": {"c": 5, "d": 3}, "e": 6}
     assert defaults == {"a": 1, "b": {"c": 2, "d": 3}}

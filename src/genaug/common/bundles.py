@@ -14,14 +14,6 @@ class BundleError(ValueError):
     """An image bundle does not have the expected keys, dtypes or shapes."""
 
 
-def make_bundle(images: torch.Tensor, labels: torch.Tensor) -> Bundle:
-    """Build a bundle from images and labels, converting to the canonical dtypes."""
-    return {
-        "images": images.to(torch.uint8).contiguous(),
-        "labels": labels.to(torch.int64).contiguous(),
-    }
-
-
 def validate_bundle(bundle: Mapping[str, Any], name: str, *,
                     image_shape: tuple[int, int, int] | None = None,
                     num_classes: int | None = None, allow_empty: bool = False) -> Bundle:
@@ -65,12 +57,6 @@ def subset(bundle: Bundle, index: torch.Tensor) -> Bundle:
     """Select images by index, keeping the bundle's dtypes."""
     return {"images": bundle["images"][index].contiguous(),
             "labels": bundle["labels"][index].contiguous()}
-
-
-def concat(*bundles: Bundle) -> Bundle:
-    """Concatenate bundles along the image axis."""
-    return {"images": torch.cat([b["images"] for b in bundles]),
-            "labels": torch.cat([b["labels"] for b in bundles])}
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:

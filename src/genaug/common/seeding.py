@@ -1,19 +1,8 @@
-"""Reproducible randomness: one global seed plus per-arm offsets."""
+"""Reproducible randomness: child seeds derived from the global seed (per stage, arm, shard)."""
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
-import torch
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed python, numpy and torch, and return a CPU torch.Generator seeded the same way."""
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
 
 
 def derive_seed(seed: int, *salt: int | str) -> int:

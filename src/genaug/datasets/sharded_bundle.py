@@ -2,22 +2,26 @@
 
 Design
 ------
-* The synthesis node that makes the pool is a Python *generator function*: Kedro (1.x) calls
-  this dataset's ``save`` once per yielded chunk. Each chunk is a :class:`LazyShard`: its index,
-  the number of shards, the generation's fingerprint (generator digest + sampling/pool params +
-  seed) and a zero-argument callable that makes the shard's bundle. This is the same "lazy
-  save" idiom as ``PartitionedDataset`` (callables evaluated at save time): the dataset, which
-  owns the I/O, decides whether the shard must be computed at all.
+* The synthesis node that makes the pool returns a :class:`LazyShards`: the generation's
+  fingerprint (generator digest + sampling/pool params + seed) and one zero-argument callable
+  per shard that makes the shard's bundle. This is the "lazy save" idiom of
+  ``PartitionedDataset`` (callables evaluated at save time): the dataset, which owns the I/O,
+  decides whether a shard must be computed at all, and computes the others one at a time, so
+  only one shard is in memory.
+* The whole pool is one ``save`` call, hence one complete Kedro version: Kedro's versioned save
+  wrapper (which after every save resolves the latest load version, and fails when there is
+  none) sees exactly what it expects. A generator node yielding one chunk per shard would need
+  that wrapper bypassed, since its intermediate shards are not a version yet.
 * Shards go to a staging folder next to the versioned folder,
   ``<filepath>.staging/<fingerprint>/shard_00000.safetensors``; each file is written under a
   temporary name and renamed, so a shard file that exists is complete. A shard already staged
-  under the same fingerprint (left by an interrupted run) is reused without calling ``make`` -
+  under the same fingerprint (left by an interrupted run) is reused without calling its maker -
   this is the resume. Shards are seeded independently (``derive_seed(seed, "pool", i)``), so a
   resumed pool is bit-identical to an uninterrupted one.
-* When the last shard is saved the dataset checks that every shard is staged, writes
-  ``manifest.json`` (counts, shapes, fingerprint) and atomically renames the staging folder to
-  ``<filepath>/<version>/<name>``. Kedro's loader only sees complete versions; ``load`` also
-  refuses a version folder without its manifest (the completion marker).
+* When every shard is staged the dataset writes ``manifest.json`` (counts, shapes,
+  fingerprint) and atomically renames the staging folder to ``<filepath>/<version>/<name>``.
+  Kedro's loader only sees complete versions; ``load`` also refuses a version folder without
+  its manifest (the completion marker).
 * ``load`` returns the concatenated bundle ``{"images", "labels"}`` (what downstream nodes
   expect); :meth:`ShardedBundleDataset.iter_shards` streams shards for bounded memory.
 * A plain bundle can also be saved (one shard, written atomically the same way).
@@ -29,6 +33,7 @@ only paths, so it pickles for ParallelRunner.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -39,12 +44,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import torch
-from kedro.io.core import (
-    AbstractDataset,
-    AbstractVersionedDataset,
-    DatasetError,
-    Version,
-)
+from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 from safetensors.torch import load_file, save_file
 
 MANIFEST = "manifest.json"
@@ -52,13 +52,16 @@ SHARD_FMT = "shard_{:05d}.safetensors"
 
 
 @dataclass(frozen=True)
-class LazyShard:
-    """One shard of a sharded generation: computed by `make()` only if not already staged."""
+class LazyShards:
+    """A sharded generation: its identity and one maker per shard, called only if not staged."""
 
-    index: int
-    num_shards: int
     fingerprint: str
-    make: Callable[[], Mapping[str, torch.Tensor]]
+    makers: tuple[Callable[[], Mapping[str, torch.Tensor]], ...]
+
+    @property
+    def num_shards(self) -> int:
+        """How many shards the generation has."""
+        return len(self.makers)
 
 
 class ShardedBundleDataset(AbstractVersionedDataset[Any, dict[str, torch.Tensor]]):
@@ -76,15 +79,10 @@ class ShardedBundleDataset(AbstractVersionedDataset[Any, dict[str, torch.Tensor]
                  metadata: dict[str, Any] | None = None) -> None:
         """Create the dataset at `filepath` (a folder; versions live under it)."""
         path = PurePosixPath(Path(filepath).as_posix())
+        # Only complete versions exist under their final name, so plain globbing finds them.
         super().__init__(filepath=path, version=version, exists_function=os.path.exists,
-                         glob_function=_glob)
+                         glob_function=glob.glob)
         self.metadata = metadata
-
-    # Kedro's versioned save wrapper resolves the *load* version after every save and fails if
-    # none exists yet; intermediate shards exist only in staging, so use the plain wrapper.
-    @classmethod
-    def _save_wrapper(cls, save_func):
-        return AbstractDataset._save_wrapper.__func__(cls, save_func)
 
     # ------------------------------------------------------------------ paths
     @property
@@ -104,42 +102,39 @@ class ShardedBundleDataset(AbstractVersionedDataset[Any, dict[str, torch.Tensor]
         return Path(str(self._get_versioned_path(self.resolve_save_version())))
 
     # ------------------------------------------------------------------ save
-    def save(self, data: LazyShard | Mapping[str, torch.Tensor]) -> None:
-        """Stage one shard (computing it only if needed); publish the version after the last."""
-        if isinstance(data, LazyShard):
-            shard = data
+    def save(self, data: LazyShards | Mapping[str, torch.Tensor]) -> None:
+        """Stage every shard (computing only those not staged yet), then publish the version."""
+        if isinstance(data, LazyShards):
+            pool = data
         elif isinstance(data, Mapping):
             bundle = dict(data)
-            shard = LazyShard(0, 1, f"single-{uuid.uuid4().hex}", lambda: bundle)
+            pool = LazyShards(f"single-{uuid.uuid4().hex}", (lambda: bundle,))
         else:
             raise DatasetError(
-                f"{type(self).__name__} saves a LazyShard or a bundle dict, got {type(data)}."
+                f"{type(self).__name__} saves LazyShards or a bundle dict, got {type(data)}."
             )
-        if not 0 <= shard.index < shard.num_shards:
-            raise DatasetError(f"Shard index {shard.index} outside [0, {shard.num_shards}).")
-        stage = self.staging_dir(shard.fingerprint)
+        if not pool.makers:
+            raise DatasetError(f"Cannot save {self}: the generation has no shards.")
+        stage = self.staging_dir(pool.fingerprint)
         stage.mkdir(parents=True, exist_ok=True)
-        target = stage / SHARD_FMT.format(shard.index)
-        if not target.exists():
-            bundle = _check_bundle(shard.make())
+        for index, make in enumerate(pool.makers):
+            target = stage / SHARD_FMT.format(index)
+            if target.exists():  # staged by an interrupted run of the same generation
+                continue
+            bundle = _check_bundle(make())
             tmp = stage / f".{target.name}.{uuid.uuid4().hex}.tmp"
             save_file({"images": bundle["images"].contiguous(),
                        "labels": bundle["labels"].contiguous()}, str(tmp))
             os.replace(tmp, target)
-        if shard.index == shard.num_shards - 1:
-            self._publish(stage, shard)
+        self._publish(stage, pool)
 
-    def _publish(self, stage: Path, shard: LazyShard) -> None:
-        files = [stage / SHARD_FMT.format(i) for i in range(shard.num_shards)]
-        missing = [f.name for f in files if not f.exists()]
-        if missing:
-            raise DatasetError(f"Cannot publish {self}: shards {missing} are missing in {stage}.")
+    def _publish(self, stage: Path, pool: LazyShards) -> None:
         counts, shape = [], None
-        for f in files:
-            part = load_file(str(f))
+        for index in range(pool.num_shards):
+            part = load_file(str(stage / SHARD_FMT.format(index)))
             counts.append(int(part["labels"].shape[0]))
             shape = list(part["images"].shape[1:])
-        manifest = {"fingerprint": shard.fingerprint, "num_shards": shard.num_shards,
+        manifest = {"fingerprint": pool.fingerprint, "num_shards": pool.num_shards,
                     "shard_sizes": counts, "num_images": sum(counts), "image_shape": shape}
         tmp = stage / f".{MANIFEST}.tmp"
         tmp.write_text(json.dumps(manifest, indent=2))
@@ -152,7 +147,6 @@ class ShardedBundleDataset(AbstractVersionedDataset[Any, dict[str, torch.Tensor]
             shutil.rmtree(final)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.rename(stage, final)
-        self._clear_version_cache()  # the next generation gets a fresh save version
         with contextlib.suppress(OSError):
             self.staging_root.rmdir()
 
@@ -191,13 +185,6 @@ class ShardedBundleDataset(AbstractVersionedDataset[Any, dict[str, torch.Tensor]
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "version": self._version}
-
-
-def _glob(pattern: str) -> list[str]:
-    """Glob version folders (only complete ones exist under their final name)."""
-    import glob
-
-    return glob.glob(pattern)
 
 
 def _check_bundle(bundle: Mapping[str, Any]) -> dict[str, torch.Tensor]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,7 +62,24 @@ class TorchvisionImageDataset(AbstractDataset[None, dict[str, Any]]):
         raise DatasetError("TorchvisionImageDataset is read-only.")
 
     def _exists(self) -> bool:
-        return True
+        """Whether every file torchvision needs to load this dataset is under `root`."""
+        return all(path.is_file() for path in self._required_files())
+
+    def _required_files(self) -> list[Path]:
+        """The files torchvision's class reads, from its public class attributes.
+
+        torchvision checks both splits before loading either, so both are required here too.
+        """
+        import torchvision
+
+        cls = getattr(torchvision.datasets, self._name)
+        if hasattr(cls, "base_folder"):  # CIFAR: pickled batches and a meta file in one folder
+            folder = Path(self._root) / cls.base_folder
+            names = [name for name, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
+            return [folder / name for name in names]
+        # MNIST family: <root>/<Name>/raw/ holds the four IDX files, unzipped.
+        raw = Path(self._root) / self._name / "raw"
+        return [raw / Path(name).stem for name, _ in cls.resources]
 
     def _describe(self) -> dict[str, Any]:
         return {"name": self._name, "root": self._root, "train": self._train}

@@ -13,9 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from genaug.common.validation import ParameterError, check_float, check_int
-
-ARCHITECTURES = ("fast_cnn", "resnet18")
+from genaug.common.validation import ParameterError
+from genaug.schemas.training import ClassifierParams
 
 
 class FastCNN(nn.Module):
@@ -75,61 +74,19 @@ class SmallResNet18(nn.Module):
         return self.net.fc(self.forward_features(x))
 
 
-def check_architecture(params: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    """Validate the architecture keys of a training-like parameter dict; return builder kwargs."""
-    arch = params.get("architecture")
-    if arch not in ARCHITECTURES:
-        raise ParameterError(f"{prefix}.architecture", f"one of {list(ARCHITECTURES)}", arch)
-    if arch == "fast_cnn":
-        cfg = params.get("fast_cnn") or {}
-        if not isinstance(cfg, Mapping):
-            raise ParameterError(f"{prefix}.fast_cnn",
-                                 "a mapping (widths, dropout, convs_per_stage)", cfg)
-        widths = cfg.get("widths", [32, 64, 128])
-        if (not isinstance(widths, list | tuple) or not widths
-                or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0
-                           for w in widths)):
-            raise ParameterError(f"{prefix}.fast_cnn.widths", "a non-empty list of positive ints",
-                                 widths)
-        dropout = check_float(cfg.get("dropout", 0.2), f"{prefix}.fast_cnn.dropout",
-                              low=0.0, high=1.0, high_open=True)
-        convs = check_int(cfg.get("convs_per_stage", 1), f"{prefix}.fast_cnn.convs_per_stage",
-                          minimum=1)
-        return {"architecture": arch, "widths": list(widths), "dropout": dropout,
-                "convs_per_stage": convs}
-    return {"architecture": arch}
+def num_classes_of(class_names: Any) -> int:
+    """Number of classes to build a classifier for, from the `class_names` dataset."""
+    if not isinstance(class_names, list) or len(class_names) < 2:
+        raise ParameterError("class_names", "a list of at least two class names", class_names)
+    return len(class_names)
 
 
-def build_classifier(arch: Mapping[str, Any], in_channels: int, num_classes: int) -> nn.Module:
-    """Build a classifier from `check_architecture` output, the data's channels and class count."""
-    check_int(in_channels, "in_channels", minimum=1)
-    check_int(num_classes, "num_classes", minimum=2)
-    if arch["architecture"] == "fast_cnn":
-        return FastCNN(in_channels, num_classes, arch["widths"], arch["dropout"],
-                       arch["convs_per_stage"])
+def build_classifier(params: ClassifierParams, in_channels: int, num_classes: int) -> nn.Module:
+    """Build the classifier named by `params.architecture` for the data's channels and classes."""
+    if params.architecture == "fast_cnn":
+        cnn = params.fast_cnn
+        return FastCNN(in_channels, num_classes, cnn.widths, cnn.dropout, cnn.convs_per_stage)
     return SmallResNet18(in_channels, num_classes)
-
-
-def check_normalization(params: Mapping[str, Any], prefix: str, in_channels: int
-                        ) -> tuple[list[float], list[float]] | None:
-    """Validate `normalize: {mean, std}` (null = x/127.5-1); return per-channel mean/std or None."""
-    cfg = params.get("normalize") or {}
-    if not isinstance(cfg, Mapping):
-        raise ParameterError(f"{prefix}.normalize", "a mapping with mean/std (or null)", cfg)
-    mean, std = cfg.get("mean"), cfg.get("std")
-    if mean is None and std is None:
-        return None
-    out = []
-    for key, value in (("mean", mean), ("std", std)):
-        if (not isinstance(value, list) or len(value) not in (1, in_channels)
-                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
-            raise ParameterError(f"{prefix}.normalize.{key}",
-                                 f"a list of 1 or {in_channels} numbers in [0, 1] (both mean and "
-                                 "std, or both null for x/127.5-1)", value)
-        out.append([float(v) for v in value])
-    if any(s <= 0 for s in out[1]):
-        raise ParameterError(f"{prefix}.normalize.std", "positive numbers", std)
-    return out[0], out[1]
 
 
 def normalize_images(images: torch.Tensor,

@@ -9,7 +9,6 @@ with open_clip's own inference preprocessing (resize, centre crop, normalise).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from copy import deepcopy
 from pathlib import Path
@@ -19,81 +18,82 @@ import open_clip
 import torch
 from torch import nn
 
-logger = logging.getLogger(__name__)
-
-KINDS = ("closed_set", "pretrained")
+from genaug.schemas.filtering import Clip, ClosedSetClip, PretrainedClip
 
 
-def closed_set_model_cfg(cfg: Mapping[str, Any], image_shape: Sequence[int]) -> dict[str, Any]:
+def captions(template: str, class_names: Sequence[str]) -> list[str]:
+    """One caption per class from the template's `{class}` placeholder."""
+    return [template.replace("{class}", name) for name in class_names]
+
+
+def closed_set_model_cfg(cfg: ClosedSetClip, image_shape: Sequence[int]) -> dict[str, Any]:
     """The open_clip model config (embed_dim, vision_cfg, text_cfg) for the closed-set CLIP."""
     _, height, width = (int(s) for s in image_shape)
-    vision = dict(cfg["vision"])
-    text = dict(cfg["text"])
+    vision, text = cfg.vision, cfg.text
     return {
-        "embed_dim": int(cfg["embed_dim"]),
+        "embed_dim": cfg.embed_dim,
         "vision_cfg": {
             "image_size": [height, width],
-            "patch_size": int(vision["patch_size"]),
-            "width": int(vision["width"]),
-            "layers": int(vision["layers"]),
-            "head_width": int(vision["head_width"]),
-            "mlp_ratio": float(vision.get("mlp_ratio", 4.0)),
+            "patch_size": vision.patch_size,
+            "width": vision.width,
+            "layers": vision.layers,
+            "head_width": vision.head_width,
+            "mlp_ratio": vision.mlp_ratio,
         },
         "text_cfg": {
-            "context_length": int(text["context_length"]),
+            "context_length": text.context_length,
             "vocab_size": open_clip.SimpleTokenizer().vocab_size,
-            "width": int(text["width"]),
-            "heads": int(text["heads"]),
-            "layers": int(text["layers"]),
-            "mlp_ratio": float(text.get("mlp_ratio", 4.0)),
+            "width": text.width,
+            "heads": text.heads,
+            "layers": text.layers,
+            "mlp_ratio": text.mlp_ratio,
         },
     }
 
 
-def build_closed_set_clip(cfg: Mapping[str, Any], image_shape: Sequence[int]) -> nn.Module:
+def build_closed_set_clip(cfg: ClosedSetClip, image_shape: Sequence[int]) -> nn.Module:
     """Build the (untrained) closed-set CLIP from parameters and the dataset's image shape."""
     model_cfg = closed_set_model_cfg(cfg, image_shape)
     return open_clip.model.CLIP(**deepcopy(model_cfg))
 
 
-def build_pretrained_clip(cfg: Mapping[str, Any], *, load_weights: bool) -> nn.Module:
+def build_pretrained_clip(cfg: PretrainedClip, *, load_weights: bool) -> nn.Module:
     """Create an open_clip model by name; with `load_weights`, load the tag's or file's weights.
 
-    `cfg.model_config` (optional) is a local JSON model config (or a folder of them) that is
-    registered with `open_clip.add_model_config` first, so custom architectures work offline.
+    `cfg.model_config_path` (key `model_config`, optional) is a local JSON model config (or a
+    folder of them) that is registered with `open_clip.add_model_config` first, so custom
+    architectures work offline.
     """
-    config_path = cfg.get("model_config")
-    if config_path:
-        path = Path(config_path)
+    if cfg.model_config_path:
+        path = Path(cfg.model_config_path)
         if not path.exists():
             raise FileNotFoundError(f"filtering.clip.pretrained.model_config not found: {path}")
         if path.is_file() and path.stem in open_clip.list_models():
             pass  # already registered
         else:
             open_clip.add_model_config(path)
-    pretrained = cfg.get("pretrained") if load_weights else None
+    pretrained = cfg.pretrained if load_weights else None
     return open_clip.create_model(
-        str(cfg["model_name"]), pretrained=pretrained, cache_dir=cfg.get("cache_dir"),
+        cfg.model_name, pretrained=pretrained, cache_dir=cfg.cache_dir,
         pretrained_text=False, device="cpu",
     )
 
 
-def build_clip(params: Mapping[str, Any], image_shape: Sequence[int], *,
-               load_weights: bool = False) -> nn.Module:
+def build_clip(cfg: Clip, image_shape: Sequence[int], *, load_weights: bool = False
+               ) -> nn.Module:
     """Build the CLIP the `filtering.clip` parameters describe (weights random unless loaded)."""
-    if params["kind"] == "closed_set":
-        return build_closed_set_clip(params["closed_set"], image_shape)
-    return build_pretrained_clip(params["pretrained"], load_weights=load_weights)
+    if cfg.kind == "closed_set":
+        return build_closed_set_clip(cfg.closed_set, image_shape)
+    return build_pretrained_clip(cfg.pretrained, load_weights=load_weights)
 
 
-def build_tokenizer(params: Mapping[str, Any], model: nn.Module) -> Callable[[list[str]], Any]:
+def build_tokenizer(cfg: Clip, model: nn.Module) -> Callable[[list[str]], Any]:
     """open_clip's tokenizer for this CLIP (closed-set: `SimpleTokenizer`, short context)."""
     context_length = int(getattr(model, "context_length", 77))
-    if params["kind"] == "closed_set":
+    if cfg.kind == "closed_set":
         return open_clip.SimpleTokenizer(context_length=context_length)
-    return open_clip.get_tokenizer(str(params["pretrained"]["model_name"]),
-                                   context_length=context_length,
-                                   cache_dir=params["pretrained"].get("cache_dir"))
+    return open_clip.get_tokenizer(cfg.pretrained.model_name, context_length=context_length,
+                                   cache_dir=cfg.pretrained.cache_dir)
 
 
 def closed_set_preprocess(images: torch.Tensor) -> torch.Tensor:
@@ -124,10 +124,9 @@ def pretrained_preprocess(model: nn.Module) -> Callable[[torch.Tensor], torch.Te
     return _apply
 
 
-def preprocess_for(params: Mapping[str, Any], model: nn.Module
-                   ) -> Callable[[torch.Tensor], torch.Tensor]:
+def preprocess_for(cfg: Clip, model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """The image preprocessing that matches the CLIP kind."""
-    if params["kind"] == "closed_set":
+    if cfg.kind == "closed_set":
         return closed_set_preprocess
     return pretrained_preprocess(model)
 
@@ -135,6 +134,21 @@ def preprocess_for(params: Mapping[str, Any], model: nn.Module
 def state_dict_for_saving(model: nn.Module) -> dict[str, torch.Tensor]:
     """A CPU state_dict of contiguous, unshared tensors (what safetensors can store)."""
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+
+
+def load_clip(state: Mapping[str, torch.Tensor], cfg: Clip, image_shape: Sequence[int],
+              device: torch.device) -> tuple[nn.Module, Callable, Callable]:
+    """Rebuild the CLIP from parameters, load a saved state_dict (eval mode) -> model,
+    tokenizer, preprocessing."""
+    model = build_clip(cfg, image_shape, load_weights=False)
+    try:
+        model.load_state_dict(dict(state), strict=True)
+    except RuntimeError as err:
+        raise ValueError(
+            "'clip_model' does not match the CLIP that the 'filtering.clip' parameters and "
+            f"the images' shape {tuple(image_shape)} describe: {err}") from err
+    model.to(device).eval()
+    return model, build_tokenizer(cfg, model), preprocess_for(cfg, model)
 
 
 @torch.inference_mode()

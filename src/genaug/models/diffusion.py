@@ -17,16 +17,19 @@ Open set: any local diffusers text-to-image pipeline (``DiffusionPipeline.from_p
 local_files_only=True)``) prompted per class; outputs are converted to the dataset's channels
 and size. Its catalog entry is a light reference (path + hashes of the pipeline's config files),
 not a copy of the weights.
+
+This module holds the building blocks; ``diffusion_training`` (make the generator) and
+``diffusion_sampling`` (make the pool, shard by shard) are the procedures the nodes call.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -132,8 +135,7 @@ def train_unet(unet: UNet2DModel, scheduler: DDPMScheduler, images: torch.Tensor
                labels: torch.Tensor, *, num_classes: int, steps: int, batch_size: int,
                lr: float, warmup_steps: int, weight_decay: float, ema_decay: float,
                label_dropout: float, hflip: bool, generator: torch.Generator,
-               device: torch.device, log_every: int = 100,
-               on_step: Callable[[int, float], None] | None = None) -> tuple[EMAModel, list[float]]:
+               device: torch.device, log_every: int = 100) -> tuple[EMAModel, list[float]]:
     """Train the UNet on padded float images in [-1, 1]; return its EMA and the loss history.
 
     All randomness (batches, flips, label dropout, noise, timesteps) comes from `generator`
@@ -174,8 +176,6 @@ def train_unet(unet: UNet2DModel, scheduler: DDPMScheduler, images: torch.Tensor
         history.append(value)
         running = value if step == 0 else 0.98 * running + 0.02 * value
         bar.set_postfix(loss=f"{running:.4f}")
-        if on_step is not None:
-            on_step(step, value)
         if (step + 1) % log_every == 0 or step + 1 == steps:
             elapsed = time.perf_counter() - start
             rate = (step + 1) / elapsed
@@ -260,6 +260,36 @@ def state_digest(state: Mapping[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+def stable_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A diffusers config whose `_use_default_values` list is sorted.
+
+    diffusers builds that list from a set, so its order changes from process to process;
+    unsorted, the same weights would get a different digest (and defeat pool resumption).
+    The list itself must stay: `from_config` uses it to give a different scheduler class
+    (DPM-Solver++ from the training DDPM config) its own defaults for those keys.
+    """
+    stable = dict(config)
+    if "_use_default_values" in stable:
+        stable["_use_default_values"] = sorted(stable["_use_default_values"])
+    return stable
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Temporarily set torch's intra-op thread count (None: leave it as it is).
+
+    The count changes float reduction order, so CPU results are bit-identical only for the
+    same count.
+    """
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 # ----------------------------------------------------------------------------- open set
 def pretrained_digest(path: str | Path) -> str:
     """Hash a local diffusers pipeline folder's config/json files (cheap provenance)."""
@@ -298,17 +328,3 @@ def to_dataset_images(images: torch.Tensor, channels: int, height: int,
         x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True,
                           align_corners=False)
     return x.clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8).cpu()
-
-
-def ceil_div(a: int, b: int) -> int:
-    """Integer ceiling division."""
-    return -(-a // b) if b else 0
-
-
-__all__ = [
-    "SCHEDULERS", "build_sampling_scheduler", "build_train_scheduler", "build_unet",
-    "ceil_div", "crop_images", "decode_meta", "diffusion_loss", "encode_json",
-    "load_pretrained_pipeline", "math", "pack_generator", "pad_amounts", "pad_images",
-    "pretrained_digest", "sample_unet", "state_digest", "to_dataset_images", "train_unet",
-    "unpack_unet",
-]

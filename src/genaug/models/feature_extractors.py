@@ -12,13 +12,18 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from genaug.common.validation import ParameterError
-from genaug.models.classifiers import normalize_images
+from genaug.models.classifiers import build_classifier, load_state, normalize_images
+from genaug.schemas.training import ClassifierParams
+
+logger = logging.getLogger(__name__)
 
 EVALUATOR = "evaluator-cnn"
 INCEPTION = "inception-v3"
@@ -102,3 +107,31 @@ def inception_extractors(path: str | None, parameter: str) -> tuple[nn.Module, n
     logits = NoTrainInceptionV3(name="inception-v3-compat", features_list=["logits_unbiased"],
                                 feature_extractor_weights_path=str(file))
     return InceptionUint8(feats, 2048), InceptionUint8(logits, 1008)
+
+
+def select_feature_extractor(feature_extractor: str, inception_weights_path: str | None) -> str:
+    """Which extractor a configuration uses: inception-v3 or evaluator-cnn.
+
+    `auto` = inception-v3 when the weights file exists locally, else the evaluator network.
+    """
+    if feature_extractor == "auto":
+        if inception_weights_path and Path(inception_weights_path).expanduser().is_file():
+            return INCEPTION
+        if inception_weights_path:
+            logger.warning("evaluation.inception_weights_path %r does not exist; using the "
+                           "evaluator network for FID/IS", inception_weights_path)
+        return EVALUATOR
+    return feature_extractor
+
+
+def evaluator_extractors(evaluator: Mapping[str, torch.Tensor] | None, params: ClassifierParams,
+                         in_channels: int, num_classes: int) -> tuple[nn.Module, nn.Module]:
+    """(FID features, IS logits) of the evaluator network rebuilt from its parameters."""
+    if evaluator is None:
+        raise ParameterError("evaluation.feature_extractor", "inception-v3 with local weights "
+                             "when no evaluator network is given", EVALUATOR)
+    model = build_classifier(params, in_channels, num_classes)
+    load_state(model, evaluator, "evaluation.evaluator.architecture", "evaluator")
+    model.eval()
+    stats = params.normalize.stats()
+    return EvaluatorFeatures(model, stats), EvaluatorLogits(model, stats)

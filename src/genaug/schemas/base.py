@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import to_jsonable_python
 
 from genaug.common.validation import ParameterError
 
@@ -26,6 +27,19 @@ class Schema(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         """The block as plain, JSON-able Python values (for the catalog and MLflow)."""
         return self.model_dump(mode="json")
+
+    def result_view(self) -> dict[str, Any]:
+        """The keys that can change a saved output: fields marked `affects_results=False`
+        (inference batch sizes, thread counts, log intervals) are left out."""
+        view: dict[str, Any] = {}
+        for name, info in type(self).model_fields.items():
+            extra = info.json_schema_extra
+            if isinstance(extra, dict) and extra.get("affects_results") is False:
+                continue
+            value = getattr(self, name)
+            view[name] = (value.result_view() if isinstance(value, Schema)
+                          else to_jsonable_python(value))
+        return view
 
 
 def parse(schema: type[Schema], value: Any, prefix: str) -> Schema:
@@ -63,13 +77,19 @@ def _did_you_mean(schema: type[BaseModel], loc: list[str]) -> str:
     """' (did you mean `x`?)' for the valid key of the same block closest to the unknown one."""
     model: Any = schema
     for part in loc[:-1]:
-        field = getattr(model, "model_fields", {}).get(part)
+        field = _keys(model).get(part)
         model = _model_of(field.annotation) if field is not None else None
         if model is None:
             return ""
-    close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.5)
-    valid = ", ".join(model.model_fields)
+    keys = list(_keys(model))
+    close = difflib.get_close_matches(loc[-1], keys, n=1, cutoff=0.5)
+    valid = ", ".join(keys)
     return f" (did you mean `{close[0]}`?)" if close else f"; valid keys: {valid}"
+
+
+def _keys(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's fields by the key written in YAML (the alias where one is set)."""
+    return {info.alias or name: info for name, info in model.model_fields.items()}
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:

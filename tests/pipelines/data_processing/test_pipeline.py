@@ -6,10 +6,18 @@ import pytest
 import torch
 
 from genaug.common.validation import ParameterError
+from genaug.pipelines.data_processing import create_pipeline
 
 
 def _latest(project, name):
     return project.load(name)
+
+
+def test_grouped_under_its_namespace_without_renaming_datasets() -> None:
+    (node,) = create_pipeline().nodes
+    assert node.name == "data_processing.make_real_splits"
+    assert node.inputs == ["raw_train", "raw_test", "params:data_processing", "params:seed"]
+    assert node.outputs == ["real_train", "real_reserve", "real_test", "class_names"]
 
 
 def test_runs_on_shipped_data_and_saves_versioned_bundles(kedro_project) -> None:

@@ -6,12 +6,20 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
+from kedro.framework.session import KedroSession
 from kedro.io import DataCatalog, MemoryDataset
-from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
 
+from genaug.models.classifier_training import predict, top1_accuracy
+from genaug.models.classifiers import build_classifier, load_state
+from genaug.models.feature_extractors import evaluator_extractors
+from genaug.models.fid import fid_and_inception_score
 from genaug.pipelines import evaluation, training
-from tests.pipelines.training.helpers import conf_params, names, patterns
+from genaug.pipelines.arms import arm_pipeline
+from genaug.pipelines.evaluation.nodes import train_evaluator
+from genaug.schemas.evaluation import EvaluationParams
+from tests.pipelines.training.helpers import evaluation_params, names, patterns, training_params
 
 
 class KeptDataset(MemoryDataset):
@@ -21,20 +29,17 @@ class KeptDataset(MemoryDataset):
         """Keep the data."""
 
 
-SHARED = ["real_train", "real_reserve", "real_test", "class_names", "evaluator"]
+def _arm(arm: str):
+    """An arm as the ablations build it (the production builder, not a hand-wired copy)."""
+    return arm_pipeline(training.create_template() + evaluation.create_template(), arm)
 
 
-def _arm(arm: str) -> Pipeline:
-    template = training.create_template() + evaluation.create_template()
-    return Pipeline(
-        template, namespace=arm,
-        inputs={name: name for name in SHARED if name in template.inputs()},
-        parameters={"params:training": "params:training",
-                    "params:training_overrides": f"params:{arm}.training",
-                    "params:evaluation": "params:evaluation",
-                    "params:evaluation_overrides": f"params:{arm}.evaluation",
-                    "params:seed": "params:seed", "params:device": "params:device"},
-    )
+def test_evaluation_pipeline_groups_its_node_under_the_stage():
+    pipe = evaluation.create_pipeline()
+    assert [n.name for n in pipe.nodes] == ["evaluation.train_evaluator"]
+    assert pipe.outputs() == {"evaluator"}
+    assert pipe.inputs() == {"real_train", "real_reserve", "real_test", "class_names",
+                             "params:evaluation", "params:seed", "params:device"}
 
 
 def test_two_arms_run_with_distinct_outputs():
@@ -44,11 +49,12 @@ def test_two_arms_run_with_distinct_outputs():
         "real_train": patterns(10, 4, seed=1), "real_reserve": patterns(10, 4, seed=2),
         "real_test": patterns(8, 4, seed=3), "class_names": names(),
         "arm_a.synthetic_kept": syn_a, "arm_b.synthetic_kept": syn_b,
-        "params:training": conf_params("training"),
-        "params:evaluation": conf_params("evaluation"),
-        "params:arm_a.training": {"strategy": "joint", "synthetic_fraction": 0.25},
-        "params:arm_b.training": {"strategy": "sequential"},
-        "params:arm_a.evaluation": {}, "params:arm_b.evaluation": {"fid_reference": "real_reserve"},
+        "params:evaluation": evaluation_params(),
+        "params:arm_a.training": training_params({"strategy": "joint",
+                                                  "synthetic_fraction": 0.25}),
+        "params:arm_b.training": training_params({"strategy": "sequential"}),
+        "params:arm_a.evaluation": evaluation_params(),
+        "params:arm_b.evaluation": evaluation_params({"fid_reference": "real_reserve"}),
         "params:seed": 3, "params:device": "cpu",
     }
     catalog = DataCatalog({name: MemoryDataset(value) for name, value in data.items()})
@@ -70,9 +76,49 @@ def test_two_arms_run_with_distinct_outputs():
     assert any(not (clf_a[k] == clf_b[k]).all() for k in clf_a)
 
 
+def _saved(project, names):
+    """Load saved datasets and the raw parameters of a project copy.
+
+    Reads the catalog and parameter config directly: building the session's catalog would
+    validate the parameters of every registered pipeline, which this test does not exercise.
+    """
+    with KedroSession.create(project_path=project.root, env=project.env) as session:
+        loader = session.load_context().config_loader
+        catalog = DataCatalog.from_config(loader["catalog"])
+        return [catalog.load(name) for name in names], loader["parameters"]
+
+
 @pytest.mark.slow
 def test_evaluation_pipeline_on_conf_test(kedro_project):
     kedro_project.run("data_processing")
     kedro_project.run("evaluation")
-    weights = kedro_project.load("evaluator")
-    assert "head.weight" in weights
+    (weights, train, reserve, test, class_names), raw = _saved(
+        kedro_project, ["evaluator", "real_train", "real_reserve", "real_test", "class_names"])
+    params = EvaluationParams.model_validate(raw["evaluation"])
+    seed, k = raw["seed"], len(class_names)
+    # The saved weights are exactly what the parameters and seed produce from the saved data.
+    again = train_evaluator(train, reserve, test, class_names, params, seed, "cpu")
+    assert weights.keys() == again.keys()
+    assert all(torch.equal(weights[name], again[name]) for name in weights)
+    # They fit the network built from `evaluation.evaluator` and classify real_test above chance.
+    model = load_state(build_classifier(params.evaluator, train["images"].shape[1], k), weights,
+                       "evaluation.evaluator.architecture", "evaluator")
+    logits = predict(model, test["images"], params.evaluator.normalize.stats(),
+                     torch.device("cpu"), 64)
+    assert torch.isfinite(logits).all()
+    assert top1_accuracy(logits.argmax(1), test["labels"], k) > 1.5 / k
+    # Its features give FID 0 for a set against itself and a larger FID for noise than for
+    # other real images of the same classes.
+    feats, logit_mod = evaluator_extractors(weights, params.evaluator, train["images"].shape[1], k)
+    noise = torch.randint(0, 256, test["images"].shape, dtype=torch.uint8,
+                          generator=torch.Generator().manual_seed(0))
+    cpu = torch.device("cpu")
+    self_fid, is_mean, _ = fid_and_inception_score(test["images"], test["images"], feats,
+                                                   logit_mod, 64, cpu, 2, seed)
+    real_fid, _, _ = fid_and_inception_score(test["images"], train["images"], feats, logit_mod,
+                                             64, cpu, 2, seed)
+    noise_fid, _, _ = fid_and_inception_score(test["images"], noise, feats, logit_mod, 64, cpu,
+                                              2, seed)
+    assert self_fid == pytest.approx(0.0, abs=1e-3)
+    assert 0.0 < real_fid < noise_fid
+    assert 1.0 - 1e-6 <= is_mean <= k

@@ -37,6 +37,9 @@ def test_training_table_gains_and_improvement_ratio() -> None:
     assert table.loc["sequential", "improvement_ratio"] == pytest.approx(-0.25)
     assert math.isnan(table.loc["real_augmented", "improvement_ratio"])
     assert table.loc["joint", "drop_fraction"] == 0.2
+    assert table["fid_set"].to_dict() == {"baseline": "unfiltered pool", "joint": "kept images",
+                                          "sequential": "kept images",
+                                          "real_augmented": "kept images"}
     markdown = results_markdown(table.reset_index(), "Training")
     assert re.search(r"\| joint +\|", markdown) and "0.50" in markdown
     logged = mlflow_metrics(table.reset_index(), "ablation_training")

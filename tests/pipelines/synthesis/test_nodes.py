@@ -11,9 +11,11 @@ import torch
 from kedro.io.core import DatasetError, Version
 
 from genaug.common.validation import ParameterError
-from genaug.datasets.sharded_bundle import LazyShard, ShardedBundleDataset
+from genaug.datasets.sharded_bundle import LazyShards, ShardedBundleDataset
 from genaug.models import diffusion as D
 from genaug.pipelines.synthesis import nodes as N
+from genaug.schemas.base import parse
+from genaug.schemas.synthesis import SynthesisParams
 
 NAMES = ["a", "b", "c", "d"]
 
@@ -36,8 +38,8 @@ PARAMS = {
 }
 
 
-def _params(**changes) -> dict:
-    """PARAMS with dotted keys replaced, e.g. _params(**{"pool.per_class": 3})."""
+def _raw_params(**changes) -> dict:
+    """PARAMS with dotted keys replaced, e.g. _raw_params(**{"pool.per_class": 3})."""
     out = copy.deepcopy(PARAMS)
     for dotted, value in changes.items():
         *parents, last = dotted.split(".")
@@ -46,6 +48,21 @@ def _params(**changes) -> dict:
             node = node[key]
         node[last] = value
     return out
+
+
+def _validate(raw: dict, image_shape: tuple[int, int, int] = (1, 28, 28)) -> SynthesisParams:
+    """Validate like the project's hook: the block, then its image-shape checks."""
+    params = parse(SynthesisParams, raw, "synthesis")
+    try:
+        params.check_image_shape(image_shape)
+    except ParameterError as exc:
+        raise ParameterError(f"synthesis.{exc.parameter}", exc.expected, exc.got) from None
+    return params
+
+
+def _params(**changes) -> SynthesisParams:
+    """The validated SynthesisParams of PARAMS with dotted keys replaced."""
+    return _validate(_raw_params(**changes))
 
 
 @pytest.fixture(scope="module")
@@ -66,18 +83,30 @@ def _dataset(root: Path) -> ShardedBundleDataset:
     return ShardedBundleDataset(filepath=str(root / "pool"), version=Version(None, None))
 
 
-def _save_all(ds: ShardedBundleDataset, shards, stop_after: int | None = None) -> list[int]:
-    """Save shards like Kedro does for a generator node; return the indices computed."""
+class _Killed(BaseException):
+    """Stands in for the process being killed mid-save (not an Exception, like SIGKILL)."""
+
+
+def _save_all(ds: ShardedBundleDataset, pool: LazyShards,
+              stop_after: int | None = None) -> list[int]:
+    """Save the pool like Kedro does; return the indices computed (killed before `stop_after`)."""
     computed: list[int] = []
-    for n, shard in enumerate(shards):
-        if stop_after is not None and n == stop_after:
-            break  # simulated interruption: the generator is abandoned mid-way
 
-        def make(shard=shard):
-            computed.append(shard.index)
-            return shard.make()
+    def counted(index, make):
+        def run():
+            if index == stop_after:
+                raise _Killed
+            computed.append(index)
+            return make()
+        return run
 
-        ds.save(LazyShard(shard.index, shard.num_shards, shard.fingerprint, make))
+    lazy = LazyShards(pool.fingerprint,
+                      tuple(counted(i, make) for i, make in enumerate(pool.makers)))
+    if stop_after is None:
+        ds.save(lazy)
+    else:
+        with pytest.raises(_Killed):
+            ds.save(lazy)
     return computed
 
 
@@ -92,9 +121,9 @@ def test_generator_is_self_describing(generator):
 def test_pool_shape_dtype_labels_balance(tmp_path, real_train, generator):
     """The pool is multiple_of_real × real_train, class-balanced, written in shards."""
     ds = _dataset(tmp_path)
-    shards = list(N.generate_synthetic_pool(generator, real_train, NAMES, _params(), 7, "cpu"))
-    assert len(shards) == 5  # 32 images in shards of 7
-    _save_all(ds, shards)
+    shards = N.generate_synthetic_pool(generator, real_train, NAMES, _params(), 7, "cpu")
+    assert shards.num_shards == 5  # 32 images in shards of 7
+    assert _save_all(ds, shards) == [0, 1, 2, 3, 4]
     pool = ds.load()
     assert pool["images"].shape == (32, 1, 28, 28) and pool["images"].dtype == torch.uint8
     assert pool["labels"].dtype == torch.int64
@@ -164,21 +193,20 @@ def test_version_without_manifest_is_not_loaded(tmp_path):
          "synthesis.pretrained.path"),
     ],
 )
-def test_bad_parameters_raise_before_training(real_train, changes, key):
+def test_bad_parameters_raise_before_training(changes, key):
     """Bad parameters raise ParameterError naming `synthesis.<key>` (before any training)."""
     with pytest.raises(ParameterError) as err:
-        N.train_generator(real_train, NAMES, _params(**changes), 7, "cpu")
+        _params(**changes)
     assert err.value.parameter == key
     assert key in str(err.value)
 
 
-def test_prompt_template_without_class_is_rejected(tmp_path, real_train):
+def test_prompt_template_without_class_is_rejected(tmp_path):
     """A prompt template lacking `{class}` names synthesis.pretrained.prompt_template."""
     (tmp_path / "model_index.json").write_text("{}")
-    params = _params(**{"generator.kind": "pretrained", "pretrained.path": str(tmp_path),
-                        "pretrained.prompt_template": "a photo"})
     with pytest.raises(ParameterError, match=r"synthesis\.pretrained\.prompt_template"):
-        N.train_generator(real_train, NAMES, params, 7, "cpu")
+        _params(**{"generator.kind": "pretrained", "pretrained.path": str(tmp_path),
+                   "pretrained.prompt_template": "a photo"})
 
 
 def test_pool_rejects_generator_of_other_kind(real_train, generator, tmp_path):
@@ -186,7 +214,7 @@ def test_pool_rejects_generator_of_other_kind(real_train, generator, tmp_path):
     (tmp_path / "model_index.json").write_text("{}")
     params = _params(**{"generator.kind": "pretrained", "pretrained.path": str(tmp_path)})
     with pytest.raises(ParameterError, match=r"synthesis\.generator\.kind"):
-        next(N.generate_synthetic_pool(generator, real_train, NAMES, params, 7, "cpu"))
+        N.generate_synthetic_pool(generator, real_train, NAMES, params, 7, "cpu")
 
 
 class _FakeTextToImage:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from genaug.datasets.sharded_bundle import LazyShard, ShardedBundleDataset
+from genaug.datasets.sharded_bundle import LazyShards, ShardedBundleDataset
 from genaug.models import diffusion as D
 from genaug.pipelines.synthesis import nodes as N
 from tests.pipelines.synthesis.test_nodes import NAMES, _params
@@ -97,9 +97,9 @@ def test_pretrained_pipeline_makes_dataset_shaped_pool(tmp_path, tiny_sd):
     meta = D.decode_meta(ref)
     assert meta["kind"] == "pretrained" and Path(meta["path"]) == tiny_sd.resolve()
     ds = ShardedBundleDataset(filepath=str(tmp_path / "pool"))
-    for shard in N.generate_synthetic_pool(ref, real, NAMES, params, 7, "cpu"):
-        assert isinstance(shard, LazyShard)
-        ds.save(shard)
+    shards = N.generate_synthetic_pool(ref, real, NAMES, params, 7, "cpu")
+    assert isinstance(shards, LazyShards) and shards.num_shards == 1
+    ds.save(shards)
     pool = ds.load()
     assert pool["images"].shape == (4, 1, 28, 28) and pool["images"].dtype == torch.uint8
     assert pool["labels"].tolist() == [0, 1, 2, 3]

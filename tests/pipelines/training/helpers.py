@@ -8,7 +8,9 @@ from typing import Any
 import torch
 import yaml
 
-from genaug.common.params import merge_params
+from genaug.schemas.base import deep_merge
+from genaug.schemas.evaluation import EvaluationParams
+from genaug.schemas.training import TrainingParams
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -18,7 +20,17 @@ def conf_params(stage: str) -> dict[str, Any]:
     base = yaml.safe_load((REPO / "conf/base" / f"parameters_{stage}.yml").read_text())
     test_file = REPO / "conf/test" / f"parameters_{stage}.yml"
     test = yaml.safe_load(test_file.read_text()) if test_file.exists() else {}
-    return merge_params(base[stage], (test or {}).get(stage, {}))
+    return deep_merge(base[stage], (test or {}).get(stage, {}))
+
+
+def training_params(overrides: dict[str, Any] | None = None) -> TrainingParams:
+    """The conf/test training block with an arm's overrides, as the hook hands it to nodes."""
+    return TrainingParams.model_validate(deep_merge(conf_params("training"), overrides))
+
+
+def evaluation_params(overrides: dict[str, Any] | None = None) -> EvaluationParams:
+    """The conf/test evaluation block with an arm's overrides, as the hook hands it to nodes."""
+    return EvaluationParams.model_validate(deep_merge(conf_params("evaluation"), overrides))
 
 
 def patterns(per_class: int = 20, num_classes: int = 4, shape: tuple[int, int, int] = (1, 16, 16),

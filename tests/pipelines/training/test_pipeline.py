@@ -1,19 +1,15 @@
-"""The training pipeline's shape: template inputs/outputs and the registered baseline instance."""
+"""The training template's shape: the arm's inputs (one typed parameter block) and outputs."""
 
-from genaug.pipelines.training import create_pipeline, create_template
+from genaug.pipelines import training
 
 
 def test_template_io():
-    template = create_template()
+    template = training.create_template()
     assert template.inputs() == {"real_train", "real_reserve", "class_names", "synthetic_kept",
-                                 "params:training", "params:training_overrides", "params:seed",
-                                 "params:device"}
+                                 "params:training", "params:seed", "params:device"}
     assert template.outputs() == {"classifier", "training_history"}
 
 
-def test_registered_pipeline_is_a_real_only_baseline():
-    pipe = create_pipeline()
-    assert pipe.outputs() == {"baseline.classifier", "baseline.training_history"}
-    assert pipe.inputs() == {"real_train", "real_reserve", "class_names", "synthetic_pool",
-                             "params:training", "params:baseline.training",
-                             "params:seed", "params:device"}
+def test_training_exports_only_the_template():
+    assert training.__all__ == ["create_template"]
+    assert not hasattr(training, "create_pipeline")

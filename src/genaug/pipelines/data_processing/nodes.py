@@ -1,4 +1,4 @@
-"""Nodes that turn raw image data into stratified, disjoint, seeded real splits."""
+"""Node that turns raw image data into stratified, disjoint, seeded real splits."""
 
 from __future__ import annotations
 
@@ -10,30 +10,28 @@ import torch
 
 from genaug.common.bundles import Bundle, BundleError, class_counts, subset, validate_bundle
 from genaug.common.seeding import derive_seed
-from genaug.common.validation import ParameterError, check_int, require
+from genaug.common.validation import ParameterError
+from genaug.schemas.data_processing import DataProcessingParams
 
 logger = logging.getLogger(__name__)
 
-P = "data_processing"
+P = "data_processing"  # prefix of the parameters named in data errors
 
 
 def make_real_splits(raw_train: Mapping[str, Any], raw_test: Mapping[str, Any],
-                     params: Mapping[str, Any], seed: int
+                     params: DataProcessingParams, seed: int
                      ) -> tuple[Bundle, Bundle, Bundle, list[str]]:
-    """Validate raw data and draw the stratified `real_train`, `real_reserve` and `real_test`.
+    """Check the raw data and draw the stratified `real_train`, `real_reserve` and `real_test`.
 
     `real_train` holds `train_per_class` images of each selected class, `real_reserve`
     a disjoint `reserve_per_class` more from the same training split, and `real_test` the
     official test split (or a stratified `test_per_class` subsample of it). Labels are
     remapped to 0..K-1 in the order of `classes`. The same seed gives identical bundles.
     """
-    seed = check_int(seed, "seed", minimum=0)
-    cfg = check_data_processing_params(params)
-    class_names, classes, selected = cfg["class_names"], cfg["classes"], cfg["selected"]
-    image_shape = cfg["image_shape"]
-    n_train, n_reserve, n_test = cfg["train_per_class"], cfg["reserve_per_class"], \
-        cfg["test_per_class"]
-
+    classes, selected = params.selected_classes, params.selected_ids
+    n_train, n_reserve, n_test = (params.train_per_class, params.reserve_per_class,
+                                  params.test_per_class)
+    image_shape, class_names = params.image_shape_tuple(), params.class_names
     train = _check_raw(raw_train, "raw_train", image_shape, class_names)
     test = _check_raw(raw_test, "raw_test", image_shape, class_names)
 
@@ -68,57 +66,7 @@ def make_real_splits(raw_train: Mapping[str, Any], raw_test: Mapping[str, Any],
     for split_name, part in zip(("real_train", "real_reserve", "real_test"), splits, strict=True):
         logger.info("%s: %d images, per class %s", split_name, part["labels"].numel(),
                     class_counts(part["labels"], len(classes)))
-    return real_train, real_reserve, real_test, list(classes)
-
-
-def check_data_processing_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate the `data_processing` parameters that do not depend on the data."""
-    class_names = _check_class_names(require(params, "class_names", P))
-    classes = params.get("classes") or list(class_names)
-    selected = _check_selection(classes, class_names)
-    n_test = params.get("test_per_class")
-    return {
-        "class_names": class_names,
-        "classes": list(classes),
-        "selected": selected,
-        "image_shape": _check_shape(require(params, "image_shape", P)),
-        "train_per_class": check_int(require(params, "train_per_class", P),
-                                     f"{P}.train_per_class", minimum=1),
-        "reserve_per_class": check_int(require(params, "reserve_per_class", P),
-                                       f"{P}.reserve_per_class", minimum=0),
-        "test_per_class": None if n_test is None else check_int(
-            n_test, f"{P}.test_per_class", minimum=1),
-    }
-
-
-def _check_class_names(value: Any) -> list[str]:
-    """Check the list of raw class names (unique strings, at least two)."""
-    if (not isinstance(value, list) or len(value) < 2
-            or not all(isinstance(v, str) and v for v in value) or len(set(value)) != len(value)):
-        raise ParameterError(f"{P}.class_names", "a list of at least two unique class names",
-                             value)
-    return value
-
-
-def _check_selection(classes: Any, class_names: list[str]) -> list[int]:
-    """Map the selected class names to raw label ids, rejecting unknown or repeated names."""
-    if not isinstance(classes, list) or len(classes) < 2 or len(set(classes)) != len(classes):
-        raise ParameterError(f"{P}.classes", "null or a list of at least two unique class names",
-                             classes)
-    unknown = [c for c in classes if c not in class_names]
-    if unknown:
-        raise ParameterError(f"{P}.classes", f"names from {P}.class_names {class_names}",
-                             unknown)
-    return [class_names.index(c) for c in classes]
-
-
-def _check_shape(value: Any) -> tuple[int, int, int]:
-    """Check the expected C×H×W image shape."""
-    if (not isinstance(value, list | tuple) or len(value) != 3
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
-            or value[0] not in (1, 3)):
-        raise ParameterError(f"{P}.image_shape", "[channels (1 or 3), height, width]", value)
-    return tuple(value)
+    return real_train, real_reserve, real_test, classes
 
 
 def _check_raw(raw: Mapping[str, Any], name: str, image_shape: tuple[int, int, int],

@@ -13,8 +13,7 @@ def create_template() -> Pipeline:
                 func=evaluate_classifier,
                 inputs=["classifier", "training_history", "synthetic_kept", "real_test",
                         "real_train", "real_reserve", "evaluator", "class_names",
-                        "params:evaluation", "params:evaluation_overrides", "params:training",
-                        "params:training_overrides", "params:seed", "params:device"],
+                        "params:evaluation", "params:training", "params:seed", "params:device"],
                 outputs="metrics",
                 name="evaluate_classifier",
                 tags=["evaluation"],
@@ -35,5 +34,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="train_evaluator",
                 tags=["evaluation"],
             )
-        ]
+        ],
+        namespace="evaluation",
+        prefix_datasets_with_namespace=False,
     )

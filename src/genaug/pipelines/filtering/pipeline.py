@@ -12,7 +12,11 @@ from genaug.pipelines.filtering.nodes import (
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Shared nodes: train (or load) the CLIP, score the pool once, report CLIP sanity metrics."""
+    """Shared nodes: train (or load) the CLIP, score the pool once, report CLIP sanity metrics.
+
+    Namespaced "filtering" so kedro-viz collapses them into one super-node; datasets and
+    parameters keep their global names.
+    """
     return Pipeline(
         [
             Node(
@@ -39,31 +43,30 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="evaluate_clip",
                 tags=["filtering"],
             ),
-        ]
+        ],
+        namespace="filtering",
+        prefix_datasets_with_namespace=False,
     )
 
 
 def create_template(**kwargs) -> Pipeline:
     """Per-arm filter: keep the top of the pool by score -> synthetic_kept, summary, grid.
 
-    Instantiate per arm with `Pipeline(create_template(), namespace=arm, inputs={
-    "synthetic_pool", "synthetic_scores", "class_names"}, parameters={"params:filter":
-    "params:filter", "params:filter_overrides": f"params:{arm}.filter"})`.
+    No namespace here: `genaug.pipelines.arms.arm_pipeline(create_template(), arm)` gives it
+    the arm's, and maps `params:filter` to the arm's effective block `params:<arm>.filter`.
     """
     return Pipeline(
         [
             Node(
                 func=filter_pool,
-                inputs=["synthetic_pool", "synthetic_scores", "class_names", "params:filter",
-                        "params:filter_overrides"],
+                inputs=["synthetic_pool", "synthetic_scores", "class_names", "params:filter"],
                 outputs=["synthetic_kept", "filter_summary"],
                 name="filter_pool",
                 tags=["filtering", "filter"],
             ),
             Node(
                 func=plot_filter_grid,
-                inputs=["synthetic_pool", "synthetic_scores", "class_names", "params:filter",
-                        "params:filter_overrides"],
+                inputs=["synthetic_pool", "synthetic_scores", "class_names", "params:filter"],
                 outputs="filter_grid",
                 name="plot_filter_grid",
                 tags=["filtering", "filter"],

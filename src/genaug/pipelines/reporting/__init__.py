@@ -1,5 +1,5 @@
 """Reporting: results tables, plots and MLflow metrics for both ablations."""
 
-from genaug.pipelines.reporting.pipeline import create_pipeline, create_report_pipeline
+from genaug.pipelines.reporting.pipeline import create_report_pipeline
 
-__all__ = ["create_pipeline", "create_report_pipeline"]
+__all__ = ["create_report_pipeline"]

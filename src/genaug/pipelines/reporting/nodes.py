@@ -60,7 +60,7 @@ def build_results_table(**inputs: Mapping[str, Any]) -> pd.DataFrame:
             "inception_score": m.get("inception_score"),
             "inception_score_std": m.get("inception_score_std"),
             "feature_extractor": m.get("feature_extractor"),
-            "fid_set": m.get("fid_set", "unfiltered pool" if arm == BASELINE else "kept images"),
+            "fid_set": _fid_set(arm),
         })
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -159,6 +159,17 @@ def mlflow_metrics(table: pd.DataFrame, ablation: str) -> dict[str, dict[str, fl
     return logged
 
 
+def _fid_set(arm: str) -> str:
+    """Which images an arm's FID/IS describe, from how the ablations wire its evaluation.
+
+    The baseline trains on real images only; its evaluation is fed the whole
+    `synthetic_pool` (the 0 % point of the threshold curve). Every other arm's evaluation is
+    fed a filter's kept images: its own filter's, or those of the filtering arm it is paired
+    with (`sequential`, `real_augmented`).
+    """
+    return "unfiltered pool" if arm == BASELINE else "kept images"
+
+
 def _added(n_synthetic: Any, n_extra_real: Any) -> str:
     """What an arm added to real_train: synthetic images, extra real images, or nothing."""
     if _finite(n_extra_real) and n_extra_real > 0:
@@ -173,8 +184,8 @@ def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _fmt(value: Any, spec: str, integer: bool = False) -> str:
+def _fmt(value: Any, spec: str) -> str:
     """Format a number, or return an empty cell for a missing / undefined value."""
     if not _finite(value):
         return ""
-    return spec.format(int(value) if integer else float(value))
+    return spec.format(float(value))

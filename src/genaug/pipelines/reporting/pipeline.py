@@ -36,12 +36,7 @@ def create_report_pipeline(ablation: str, arms: list[str], filtered: dict[str, s
                  f"{ablation}_mlflow_metrics", name=f"{ablation}_mlflow_metrics"),
         ],
         tags=["reporting"],
+        namespace="reporting",
+        prefix_datasets_with_namespace=False,
     )
 
-
-def create_pipeline(**kwargs) -> Pipeline:
-    """Both ablations' reports, recomputed from the latest saved arm metrics."""
-    from genaug.pipelines.ablation_threshold.pipeline import create_report as threshold_report
-    from genaug.pipelines.ablation_training.pipeline import create_report as training_report
-
-    return threshold_report() + training_report()

@@ -10,7 +10,7 @@ from genaug.pipelines.synthesis.nodes import (
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Build the synthesis pipeline (shared datasets, not namespaced)."""
+    """Build the synthesis pipeline: nodes grouped as "synthesis.*", datasets keep their names."""
     return Pipeline(
         [
             Node(
@@ -35,4 +35,6 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ],
         tags=["synthesis"],
+        namespace="synthesis",
+        prefix_datasets_with_namespace=False,
     )

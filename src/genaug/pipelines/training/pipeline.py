@@ -1,4 +1,4 @@
-"""Training pipeline: the per-arm classifier template, and a real-only `baseline` instance."""
+"""Training pipeline: the per-arm classifier template (arms are built in `pipelines/ablations`)."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -12,22 +12,10 @@ def create_template() -> Pipeline:
             Node(
                 func=train_classifier,
                 inputs=["real_train", "real_reserve", "class_names", "synthetic_kept",
-                        "params:training", "params:training_overrides", "params:seed",
-                        "params:device"],
+                        "params:training", "params:seed", "params:device"],
                 outputs=["classifier", "training_history"],
                 name="train_classifier",
                 tags=["training"],
             )
         ]
     )
-
-
-def create_pipeline(**kwargs) -> Pipeline:
-    """`training`: the template as the real-only `baseline` arm (as in both ablations).
-
-    The arm's synthetic input is `synthetic_pool`, which real_only loads but ignores; its
-    overrides are `params:baseline.training`.
-    """
-    from genaug.pipelines.arms import arm_pipeline
-
-    return arm_pipeline(create_template(), "baseline", inputs={"synthetic_kept": "synthetic_pool"})

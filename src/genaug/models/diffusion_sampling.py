@@ -1,0 +1,165 @@
+"""Sample the synthetic pool shard by shard from a stored generator (closed set or pretrained).
+
+Every shard is seeded on its own (``derive_seed(seed, "pool", index)``), so any shard can be
+made alone, in any order, and a resumed pool equals an uninterrupted one. The pool's identity
+(:func:`pool_fingerprint`) names the staged shards a resumed run may reuse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from genaug.common.bundles import Bundle, to_uint8
+from genaug.common.seeding import derive_seed
+from genaug.models import diffusion as D
+from genaug.schemas.synthesis import PoolParams, SynthesisParams
+
+logger = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def pool_per_class(pool: PoolParams, num_real: int, num_classes: int) -> int:
+    """Images per class in the pool: pool.per_class, or multiple_of_real × real per class."""
+    if pool.per_class is not None:
+        return pool.per_class
+    return math.ceil(pool.multiple_of_real * num_real / num_classes)
+
+
+def pretrained_settings(params: SynthesisParams) -> dict[str, Any] | None:
+    """The pretrained pipeline's effective settings (path resolved, guidance filled in)."""
+    if params.generator.kind != "pretrained":
+        return None
+    pr = params.pretrained
+    return {"path": str(Path(pr.path).resolve()), "prompt_template": pr.prompt_template,
+            "negative_prompt": pr.negative_prompt, "resolution": pr.resolution,
+            "guidance_scale": (params.sampling.guidance_scale if pr.guidance_scale is None
+                               else pr.guidance_scale),
+            "dtype": pr.dtype}
+
+
+def pool_fingerprint(generator: Mapping[str, torch.Tensor], params: SynthesisParams, seed: int,
+                     class_names: list[str], image_shape: tuple[int, ...],
+                     per_class: int) -> str:
+    """Identity of a pool generation: generator digest + sampling/pool params + seed."""
+    spec = {"generator": D.state_digest(generator), "kind": params.generator.kind,
+            "sampling": params.sampling.model_dump(), "pretrained": pretrained_settings(params),
+            "per_class": per_class, "shard_size": params.pool.shard_size, "seed": seed,
+            "class_names": class_names, "image_shape": list(image_shape)}
+    raw = json.dumps(spec, sort_keys=True).encode()
+    return hashlib.sha256(raw).hexdigest()[:20]
+
+
+class PoolSampler:
+    """Makes the pool's shards on demand; loads the sampling model only when a shard is made.
+
+    A fully resumed pool therefore loads nothing heavy.
+    """
+
+    def __init__(self, generator: Mapping[str, torch.Tensor], params: SynthesisParams,
+                 seed: int, class_names: list[str], image_shape: tuple[int, int, int],
+                 per_class: int, device: torch.device) -> None:
+        self.generator, self.params, self.seed = generator, params, seed
+        self.class_names, self.image_shape, self.device = class_names, image_shape, device
+        self.total = per_class * len(class_names)
+        self.shard_size = params.pool.shard_size
+        self.num_shards = math.ceil(self.total / self.shard_size)
+        # Labels cycle through the classes, so every shard is class-balanced (up to one image).
+        self.labels = torch.arange(self.total, dtype=torch.int64) % len(class_names)
+        self.fingerprint = pool_fingerprint(generator, params, seed, class_names, image_shape,
+                                            per_class)
+        self.pretrained = pretrained_settings(params)
+        self.model: Any = None
+        self._done = 0
+        self._start: float | None = None
+
+    def shard(self, index: int) -> Bundle:
+        """Make shard `index` (images and labels), reproducibly from its own seed."""
+        lo, hi = index * self.shard_size, min(self.total, (index + 1) * self.shard_size)
+        if self._start is None:
+            self._start = time.perf_counter()
+        shard_seed = derive_seed(self.seed, "pool", index)
+        t0 = time.perf_counter()
+        with D.torch_threads(self.params.num_threads):
+            if self.params.generator.kind == "closed_set":
+                images = self._closed_set(self.labels[lo:hi], shard_seed)
+            else:
+                images = self._pretrained(self.labels[lo:hi], shard_seed)
+        self._done += hi - lo
+        dt = time.perf_counter() - t0
+        rate = self._done / (time.perf_counter() - self._start)
+        logger.info("pool shard %d/%d: %d images in %.1f s (%.2f images/s), ETA %.0f s",
+                    index + 1, self.num_shards, hi - lo, dt, (hi - lo) / dt,
+                    (self.total - hi) / rate)
+        return {"images": images, "labels": self.labels[lo:hi].clone()}
+
+    def _closed_set(self, labels: torch.Tensor, shard_seed: int) -> torch.Tensor:
+        """Denoise the shard with the stored UNet (EMA weights) and crop to the image size."""
+        if self.model is None:
+            unet, meta = D.unpack_unet(self.generator)
+            self.model = (unet.to(self.device), meta)
+        unet, meta = self.model
+        s = self.params.sampling
+        size = meta["sample_size"]
+        pads = tuple(meta["pads"])
+        # All of the shard's noise is drawn up front on CPU, so which images it gives does not
+        # depend on batching (the float results may still differ in the last bit across batch
+        # sizes, which is why sampling.batch_size is part of the fingerprint).
+        gen = torch.Generator().manual_seed(shard_seed)
+        noise = torch.randn((labels.numel(), self.image_shape[0], size, size), generator=gen)
+        out = []
+        bar = tqdm(total=labels.numel(), desc="sample pool shard", unit="img", leave=False,
+                   mininterval=2.0)
+        for lo in range(0, labels.numel(), s.batch_size):
+            hi = lo + s.batch_size
+            scheduler = D.build_sampling_scheduler(s.scheduler, meta["scheduler_config"],
+                                                  pixel_space=True)
+            x = D.sample_unet(unet, scheduler, labels[lo:hi], noise[lo:hi], steps=s.steps,
+                              guidance_scale=s.guidance_scale, null_class=meta["null_class"],
+                              device=self.device)
+            out.append(to_uint8(D.crop_images(x, pads)).cpu())
+            bar.update(out[-1].shape[0])
+        bar.close()
+        return torch.cat(out)
+
+    def _pretrained(self, labels: torch.Tensor, shard_seed: int) -> torch.Tensor:
+        """Prompt the pretrained pipeline per class and convert to the dataset's images."""
+        pr, s = self.pretrained, self.params.sampling
+        if self.model is None:
+            logger.info("loading pretrained pipeline from %s", pr["path"])
+            self.model = D.load_pretrained_pipeline(pr["path"], s.scheduler, self.device,
+                                                    DTYPES[pr["dtype"]])
+        pipe = self.model
+        c, h, w = self.image_shape
+        extra: dict[str, Any] = {}
+        if pr["resolution"] is not None:
+            extra["height"] = extra["width"] = pr["resolution"]
+        out = []
+        bar = tqdm(total=labels.numel(), desc="sample pool shard", unit="img", leave=False,
+                   mininterval=2.0)
+        for lo in range(0, labels.numel(), s.batch_size):
+            batch = labels[lo:lo + s.batch_size].tolist()
+            prompts = [pr["prompt_template"].format(**{"class": self.class_names[y]})
+                       for y in batch]
+            if pr["negative_prompt"]:
+                extra["negative_prompt"] = [pr["negative_prompt"]] * len(batch)
+            # One generator per image (seeded by shard seed and position): batch-size independent.
+            gens = [torch.Generator().manual_seed(derive_seed(shard_seed, lo + j))
+                    for j in range(len(batch))]
+            result = pipe(prompt=prompts, num_inference_steps=s.steps,
+                          guidance_scale=pr["guidance_scale"], generator=gens,
+                          output_type="pt", **extra)
+            out.append(D.to_dataset_images(result.images, c, h, w))
+            bar.update(len(batch))
+        bar.close()
+        return torch.cat(out)

@@ -1,0 +1,71 @@
+"""Make the pool's generator: train the closed-set diffusion UNet, or reference a pretrained one.
+
+Both return the flat dict of tensors the catalog stores (see ``genaug.models.diffusion``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from genaug.common.bundles import class_counts, to_float
+from genaug.common.seeding import derive_seed
+from genaug.models import diffusion as D
+from genaug.schemas.synthesis import SynthesisParams
+
+logger = logging.getLogger(__name__)
+
+
+def pretrained_reference(path: str, class_names: list[str],
+                         image_shape: tuple[int, int, int]) -> dict[str, torch.Tensor]:
+    """A light stand-in for a local diffusers pipeline: resolved path + hash of its configs."""
+    resolved = str(Path(path).resolve())
+    ref = {"kind": "pretrained", "path": resolved,
+           "config_digest": D.pretrained_digest(resolved), "class_names": class_names,
+           "image_shape": list(image_shape)}
+    logger.info("pretrained generator: referencing %s (no training)", resolved)
+    return {D.META_KEY: D.encode_json(ref)}
+
+
+def train_closed_set(images: torch.Tensor, labels: torch.Tensor, class_names: list[str],
+                     params: SynthesisParams, seed: int,
+                     device: torch.device) -> dict[str, torch.Tensor]:
+    """Train the class-conditional UNet on uint8 images; return its EMA weights packed."""
+    c, h, w = images.shape[1:]
+    k = len(class_names)
+    size = params.unet_sample_size(h, w)
+    pads = D.pad_amounts(h, w, size)
+    m, t = params.model, params.train
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "synthesis", "init"))
+        unet = D.build_unet(k, c, size, m.block_out_channels, m.layers_per_block,
+                            m.norm_num_groups, m.attention)
+    scheduler = D.build_train_scheduler(t.num_train_timesteps, t.beta_schedule)
+    padded = D.pad_images(to_float(images), pads)
+    logger.info("training closed-set generator: %d images (%s per class), %d classes, "
+                "%d×%d padded to %d, %.2fM parameters, %d steps of batch %d on %s",
+                padded.shape[0], class_counts(labels, k), k, h, w, size,
+                sum(p.numel() for p in unet.parameters()) / 1e6, t.steps, t.batch_size, device)
+    start = time.perf_counter()
+    gen = torch.Generator().manual_seed(derive_seed(seed, "synthesis", "train"))
+    with D.torch_threads(params.num_threads):
+        ema, history = D.train_unet(
+            unet, scheduler, padded, labels, num_classes=k, steps=t.steps,
+            batch_size=t.batch_size, lr=t.lr, warmup_steps=t.warmup_steps,
+            weight_decay=t.weight_decay, ema_decay=t.ema_decay,
+            label_dropout=t.label_dropout, hflip=t.hflip, generator=gen, device=device,
+            log_every=t.log_every)
+    seconds = time.perf_counter() - start
+    ema.copy_to(unet.parameters())
+    unet.cpu().eval()
+    tail = history[-max(1, len(history) // 10):]
+    logger.info("generator trained in %.1f s (%.2f steps/s); final loss %.4f", seconds,
+                t.steps / seconds, sum(tail) / len(tail))
+    meta = {"kind": "closed_set", "unet_config": D.stable_config(unet.config),
+            "scheduler_config": D.stable_config(scheduler.config), "num_classes": k,
+            "class_names": class_names, "image_shape": [c, h, w], "sample_size": size,
+            "pads": list(pads), "null_class": k}
+    return D.pack_generator(unet, meta, history)

@@ -1,0 +1,56 @@
+"""FID and Inception Score of a synthetic image set with torchmetrics, on given feature modules
+(InceptionV3 or the evaluator network, see `feature_extractors`)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from genaug.common.seeding import derive_seed
+
+
+def subsample(images: torch.Tensor, limit: int | None, seed: int, salt: str) -> torch.Tensor:
+    """The images, or a seeded random subset of `limit` of them (in order) when there are more."""
+    if limit is None or images.shape[0] <= limit:
+        return images
+    gen = torch.Generator().manual_seed(derive_seed(seed, "evaluation", salt))
+    return images[torch.sort(torch.randperm(images.shape[0], generator=gen)[:limit]).values]
+
+
+def fid_and_inception_score(reference: torch.Tensor, fake: torch.Tensor, features: nn.Module,
+                            logits: nn.Module, batch_size: int, device: torch.device,
+                            splits: int, seed: int) -> tuple[float | None, float | None,
+                                                             float | None]:
+    """FID(fake vs reference) and IS (mean, std over splits) of `fake` with the given modules.
+
+    All None when either set has fewer than two images. The IS split shuffle is seeded from
+    `seed` without touching the global torch RNG.
+    """
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.inception import InceptionScore
+
+    if fake.shape[0] < 2 or reference.shape[0] < 2:
+        return None, None, None
+    fid = FrechetInceptionDistance(feature=features, normalize=False).to(device)
+    n_splits = max(1, min(splits, fake.shape[0] // 2))
+    is_metric = InceptionScore(feature=logits, splits=n_splits, normalize=False).to(device)
+    with torch.no_grad():
+        for i in range(0, reference.shape[0], batch_size):
+            fid.update(reference[i:i + batch_size].to(device), real=True)
+        for i in range(0, fake.shape[0], batch_size):
+            batch = fake[i:i + batch_size].to(device)
+            fid.update(batch, real=False)
+            is_metric.update(batch)
+        fid_value = float(fid.compute())
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(seed, "inception_score"))
+            is_mean, is_std = is_metric.compute()
+    is_std = float(is_std) if n_splits > 1 else 0.0
+    return max(fid_value, 0.0), float(is_mean), is_std
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """JSON-safe float: None for None/NaN/inf."""
+    return None if value is None or not math.isfinite(value) else float(value)

@@ -1,0 +1,40 @@
+"""Parameters of evaluation: top-1 and FID/IS of every arm (`evaluation`), and the shared
+evaluator network (`evaluation.evaluator`, trained with the same keys as a classifier)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from genaug.common.validation import ParameterError
+from genaug.schemas.base import Schema
+from genaug.schemas.training import ClassifierParams, PositiveInt
+
+
+class EvaluatorParams(ClassifierParams):
+    """`evaluation.evaluator`: a classifier trained on real_reserve + real_train."""
+
+    # Quality gate: only a warning when the evaluator's real_test top-1 is lower.
+    min_test_accuracy: float | None = Field(None, json_schema_extra={"affects_results": False})
+
+
+class EvaluationParams(Schema):
+    """`evaluation`: how an arm's metrics are computed."""
+
+    batch_size: PositiveInt
+    # auto = inception-v3 when inception_weights_path exists locally, else evaluator-cnn.
+    feature_extractor: Literal["auto", "evaluator-cnn", "inception-v3"]
+    inception_weights_path: str | None = None
+    fid_reference: Literal["real_test", "real_reserve", "real_train"] = "real_test"
+    max_fid_images: Annotated[int, Field(ge=2)] | None = None
+    is_splits: PositiveInt = 10
+    compute_fid: bool = True
+    evaluator: EvaluatorParams
+
+    def check_image_shape(self, shape: tuple[int, int, int]) -> None:
+        """The evaluator's `normalize` fits the images' channels."""
+        try:
+            self.evaluator.check_image_shape(shape)
+        except ParameterError as exc:
+            raise ParameterError(f"evaluator.{exc.parameter}", exc.expected, exc.got) from None

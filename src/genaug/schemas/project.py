@@ -1,0 +1,114 @@
+"""The whole parameter tree validated at once: stage blocks, per-arm blocks, cross-stage checks."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from genaug.common.device import resolve_device
+from genaug.common.validation import ParameterError
+from genaug.schemas.base import Schema, deep_merge, parse
+from genaug.schemas.data_processing import DataProcessingParams
+from genaug.schemas.evaluation import EvaluationParams
+from genaug.schemas.filtering import FilteringParams, FilterParams
+from genaug.schemas.reporting import ReportingParams
+from genaug.schemas.synthesis import SynthesisParams
+from genaug.schemas.training import TrainingParams
+
+# Shared stage blocks: `params:<stage>`.
+STAGES: dict[str, type[Schema]] = {
+    "data_processing": DataProcessingParams,
+    "synthesis": SynthesisParams,
+    "filtering": FilteringParams,
+    "reporting": ReportingParams,
+}
+# Per-arm stage blocks: the defaults `params:<stage>` deep-merged with `params:<arm>.<stage>`.
+ARM_STAGES: dict[str, type[Schema]] = {
+    "filter": FilterParams,
+    "training": TrainingParams,
+    "evaluation": EvaluationParams,
+}
+SCALARS = ("seed", "device")
+
+
+@dataclass(frozen=True)
+class ValidatedParameters:
+    """Typed blocks by catalog name (`params:synthesis`, `params:drop_10.training`, ...)."""
+
+    blocks: dict[str, Schema] = field(default_factory=dict)
+    scalars: dict[str, Any] = field(default_factory=dict)
+
+    def tree(self) -> dict[str, Any]:
+        """The parameter tree with every block typed and every arm's blocks effective."""
+        tree: dict[str, Any] = dict(self.scalars)
+        for name, block in self.blocks.items():
+            *arm, stage = name.removeprefix("params:").split(".")
+            (tree.setdefault(arm[0], {}) if arm else tree)[stage] = block
+        return tree
+
+    def arm_blocks(self) -> dict[str, Schema]:
+        """Only the per-arm effective blocks (`params:<arm>.<stage>`)."""
+        return {name: block for name, block in self.blocks.items()
+                if name.removeprefix("params:").count(".") == 1}
+
+
+def validate_parameters(params: Mapping[str, Any], arms: Iterable[str]) -> ValidatedParameters:
+    """Validate every block of the loaded parameters; raise ParameterError on the first bad key.
+
+    `arms` are the arm namespaces the project defines: any other top-level key is unknown.
+    Every arm gets every per-arm stage block (its own keys, or the defaults alone).
+    """
+    arms = list(arms)
+    _check_top_level(params, arms)
+    seed = params.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ParameterError("seed", "an integer >= 0", seed)
+    resolve_device(params.get("device"))
+    blocks: dict[str, Schema] = {}
+    for stage, schema in {**STAGES, **ARM_STAGES}.items():
+        blocks[f"params:{stage}"] = parse(schema, params.get(stage), stage)
+    shape = blocks["params:data_processing"].image_shape_tuple()
+    for stage in STAGES.keys() | ARM_STAGES.keys():
+        _check_shape(blocks[f"params:{stage}"], shape, stage)
+    for arm in arms:
+        overrides = params.get(arm) or {}
+        if not isinstance(overrides, Mapping):
+            raise ParameterError(arm, f"a mapping of per-arm blocks ({', '.join(ARM_STAGES)})",
+                                 overrides)
+        for key in overrides:
+            if key not in ARM_STAGES:
+                raise _unknown(f"{arm}.{key}", key, ARM_STAGES)
+        for stage, schema in ARM_STAGES.items():
+            merged = deep_merge(params.get(stage), overrides.get(stage))
+            block = parse(schema, merged, f"{arm}.{stage}")
+            _check_shape(block, shape, f"{arm}.{stage}")
+            blocks[f"params:{arm}.{stage}"] = block
+    return ValidatedParameters(blocks, {key: params.get(key) for key in SCALARS})
+
+
+def _check_top_level(params: Mapping[str, Any], arms: list[str]) -> None:
+    """Every top-level key is a scalar, a stage block or a defined arm."""
+    known = [*SCALARS, *STAGES, *ARM_STAGES, *arms]
+    for key in params:
+        if key not in known:
+            raise _unknown(key, key, known)
+
+
+def _unknown(path: str, key: str, known: Iterable[str]) -> ParameterError:
+    """A ParameterError for an unknown key, suggesting the closest known one."""
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.5)
+    hint = f" (did you mean `{close[0]}`?)" if close else f"; valid keys: {', '.join(known)}"
+    return ParameterError(path, f"a known key{hint}", key, message=f"unknown key{hint}.")
+
+
+def _check_shape(block: Schema, shape: tuple[int, int, int], prefix: str) -> None:
+    """Run a block's image-shape checks, naming the key under `prefix`."""
+    check = getattr(block, "check_image_shape", None)
+    if check is None:
+        return
+    try:
+        check(shape)
+    except ParameterError as exc:
+        raise ParameterError(f"{prefix}.{exc.parameter}", exc.expected, exc.got) from None

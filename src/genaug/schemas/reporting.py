@@ -1,0 +1,21 @@
+"""The `reporting` block: a title and an MLflow key per ablation report."""
+
+from __future__ import annotations
+
+from genaug.schemas.base import Schema
+
+
+class AblationReport(Schema):
+    """How one ablation's report is labelled."""
+
+    # Heading of the Markdown results table.
+    title: str
+    # Prefix of the per-arm metrics in MLflow (`<key>.<arm>.<metric>`).
+    key: str
+
+
+class ReportingParams(Schema):
+    """One report per ablation."""
+
+    threshold: AblationReport
+    training: AblationReport

@@ -1,0 +1,195 @@
+"""The `synthesis` block: which generator, how it is trained, how the pool is sampled."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from genaug.common.validation import ParameterError
+from genaug.schemas.base import Schema
+
+# The sampling schedulers `genaug.models.diffusion.build_sampling_scheduler` can build.
+SchedulerName = Literal["dpmsolver++", "ddim", "ddpm"]
+# Torch dtypes a pretrained pipeline may be loaded in.
+PretrainedDtype = Literal["float32", "float16", "bfloat16"]
+
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+class GeneratorParams(Schema):
+    """Which generator makes the pool."""
+
+    # closed_set: class-conditional UNet trained here on real_train; pretrained: a local
+    # diffusers text-to-image pipeline (the `pretrained` block).
+    kind: Literal["closed_set", "pretrained"]
+
+
+class ModelParams(Schema):
+    """The closed-set diffusers UNet2DModel."""
+
+    # null = the smallest size >= the images' H, W divisible by 2**(levels - 1).
+    sample_size: Annotated[int, Field(ge=4)] | None = None
+    block_out_channels: Annotated[list[PositiveInt], Field(min_length=1)]
+    layers_per_block: PositiveInt
+    norm_num_groups: PositiveInt
+    attention: bool = False
+
+    @model_validator(mode="after")
+    def _groups_divide_channels(self) -> ModelParams:
+        """GroupNorm needs every block's channel count to be a multiple of the group count."""
+        if any(c % self.norm_num_groups for c in self.block_out_channels):
+            raise ParameterError("norm_num_groups",
+                                 f"a divisor of every block_out_channels entry "
+                                 f"{list(self.block_out_channels)}", self.norm_num_groups)
+        return self
+
+    def unet_sample_size(self, height: int, width: int) -> int:
+        """The UNet's square input size: given, or the smallest >= H, W it can downsample."""
+        factor = 2 ** (len(self.block_out_channels) - 1)
+        if self.sample_size is None:
+            return math.ceil(max(height, width) / factor) * factor
+        if self.sample_size < max(height, width) or self.sample_size % factor:
+            raise ParameterError("sample_size",
+                                 f"null or a multiple of {factor} that is >= the images' "
+                                 f"{height}×{width}", self.sample_size)
+        return self.sample_size
+
+
+class TrainParams(Schema):
+    """Closed-set training: DDPM noise prediction, AdamW, warmup + cosine, EMA."""
+
+    steps: PositiveInt
+    batch_size: PositiveInt
+    lr: Annotated[float, Field(gt=0.0)]
+    warmup_steps: Annotated[int, Field(ge=0)]
+    weight_decay: Annotated[float, Field(ge=0.0)]
+    ema_decay: Annotated[float, Field(ge=0.0, lt=1.0)]
+    # Probability of replacing the label by the null class (classifier-free guidance).
+    label_dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
+    hflip: bool = False
+    num_train_timesteps: Annotated[int, Field(ge=2)]
+    beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"]
+    # Only how often progress is logged.
+    log_every: Annotated[PositiveInt, Field(json_schema_extra={"affects_results": False})] = 100
+
+
+class SamplingParams(Schema):
+    """How pool images are denoised."""
+
+    scheduler: SchedulerName
+    steps: PositiveInt
+    # 1.0 = no guidance; > 1 doubles the batch for classifier-free guidance.
+    guidance_scale: Annotated[float, Field(ge=0.0)]
+    # Left counted as affecting results: the noise is drawn per shard (closed set) or per
+    # image (pretrained) whatever the batch size, but the network's float results are not
+    # guaranteed bit-identical across batch shapes, and the pool fingerprint includes it.
+    batch_size: PositiveInt
+
+
+class PoolParams(Schema):
+    """How many pool images, in shards of what size."""
+
+    # Images per class; null = ceil(multiple_of_real × len(real_train) / K).
+    per_class: PositiveInt | None = None
+    multiple_of_real: PositiveInt | None = None
+    # Images per shard: the memory bound and the resume granularity.
+    shard_size: PositiveInt
+
+    @model_validator(mode="after")
+    def _one_size_given(self) -> PoolParams:
+        """The pool size comes from per_class or, failing that, from multiple_of_real."""
+        if self.per_class is None and self.multiple_of_real is None:
+            raise ParameterError("per_class", "a positive integer (or set pool.multiple_of_real)",
+                                 None)
+        return self
+
+
+class GridParams(Schema):
+    """The sample grid figure."""
+
+    per_class: PositiveInt = 8
+    real_per_class: Annotated[int, Field(ge=0)] = 2
+
+
+class PretrainedParams(Schema):
+    """An open-set diffusers pipeline loaded from a local folder."""
+
+    # A folder with model_index.json; required when generator.kind is pretrained.
+    path: str | None = None
+    # Prompt per class, e.g. "a photo of a {class}"; required when generator.kind is pretrained.
+    prompt_template: str | None = None
+    negative_prompt: str | None = None
+    # Square generation size; null = the pipeline's default. Outputs are resized to H×W.
+    resolution: Annotated[int, Field(ge=8)] | None = None
+    # null = sampling.guidance_scale.
+    guidance_scale: Annotated[float, Field(ge=0.0)] | None = None
+    dtype: PretrainedDtype = "float32"
+
+    @field_validator("prompt_template")
+    @classmethod
+    def _has_class_placeholder(cls, value: str | None) -> str | None:
+        """The template must say where the class name goes."""
+        if value is not None and "{class}" not in value:
+            raise ParameterError("", "a string containing '{class}'", value)
+        return value
+
+
+class SynthesisParams(Schema):
+    """The whole `synthesis` block."""
+
+    generator: GeneratorParams
+    # torch intra-op threads for training and sampling; null = torch's default. Left counted
+    # as affecting results: on CPU the thread count changes float reduction order, and a
+    # generator trained with 1 thread differs in the last bits from one trained with 2.
+    num_threads: PositiveInt | None = None
+    model: ModelParams | None = None  # required for the closed set
+    train: TrainParams | None = None  # required for the closed set
+    pretrained: PretrainedParams | None = None  # required for a pretrained generator
+    sampling: SamplingParams
+    pool: PoolParams
+    grid: GridParams = GridParams()
+
+    @field_validator("grid", mode="before")
+    @classmethod
+    def _null_grid_is_default(cls, value: object) -> object:
+        """`grid: null` has always meant the default grid."""
+        return {} if value is None else value
+
+    @model_validator(mode="after")
+    def _kind_blocks(self) -> SynthesisParams:
+        """The blocks the chosen generator kind needs are there and consistent."""
+        if self.generator.kind == "closed_set":
+            for key in ("model", "train"):
+                if getattr(self, key) is None:
+                    raise ParameterError(key, "a value (the parameter is missing)", None)
+            if self.sampling.guidance_scale != 1.0 and self.train.label_dropout == 0.0:
+                raise ParameterError("sampling.guidance_scale",
+                                     "1.0 when train.label_dropout is 0 (no unconditional model "
+                                     "was trained)", self.sampling.guidance_scale)
+            return self
+        if self.pretrained is None:
+            raise ParameterError("pretrained", "a value (the parameter is missing)", None)
+        path = self.pretrained.path
+        if path is None or not (Path(path) / "model_index.json").is_file():
+            raise ParameterError("pretrained.path",
+                                 "a local diffusers pipeline folder (with model_index.json)",
+                                 path)
+        if self.pretrained.prompt_template is None:
+            raise ParameterError("pretrained.prompt_template", "a string containing '{class}'",
+                                 None)
+        return self
+
+    def unet_sample_size(self, height: int, width: int) -> int:
+        """The closed-set UNet's input size for H×W images (ParameterError if it cannot fit)."""
+        try:
+            return self.model.unet_sample_size(height, width)
+        except ParameterError as exc:
+            raise ParameterError(f"model.{exc.parameter}", exc.expected, exc.got) from None
+
+    def check_image_shape(self, shape: tuple[int, int, int]) -> None:
+        """Fail before any run if the closed-set UNet cannot take images of this shape."""
+        if self.generator.kind == "closed_set":
+            self.unet_sample_size(shape[1], shape[2])

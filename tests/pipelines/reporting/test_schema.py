@@ -1,0 +1,46 @@
+"""ReportingParams: the shipped block parses; missing or unknown keys are named."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from genaug.common.validation import ParameterError
+from genaug.schemas.base import parse
+from genaug.schemas.reporting import ReportingParams
+
+from ...conftest import REPO
+
+BLOCK = yaml.safe_load((REPO / "conf/base/parameters_reporting.yml").read_text())["reporting"]
+
+
+def test_base_block_parses() -> None:
+    parsed = parse(ReportingParams, BLOCK, "reporting")
+    assert parsed.threshold.key == "ablation_threshold"
+    assert parsed.training.title == "Training strategy ablation"
+    assert parsed.to_dict() == BLOCK
+
+
+@pytest.mark.parametrize(("path", "value", "named"), [
+    (("threshold", "title"), 3, "reporting.threshold.title"),
+    (("training", "key"), None, "reporting.training.key"),
+    (("training", "kee"), "x", "reporting.training.kee"),
+    (("ablation",), {"title": "t", "key": "k"}, "reporting.ablation"),
+])
+def test_bad_values_are_named(path, value, named) -> None:
+    block = copy.deepcopy(BLOCK)
+    target = block
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    with pytest.raises(ParameterError, match=named.replace(".", r"\.")):
+        parse(ReportingParams, block, "reporting")
+
+
+def test_missing_report_is_named() -> None:
+    block = copy.deepcopy(BLOCK)
+    del block["training"]
+    with pytest.raises(ParameterError, match=r"reporting\.training'.*missing"):
+        parse(ReportingParams, block, "reporting")

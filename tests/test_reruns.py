@@ -1,0 +1,100 @@
+"""`--only-missing-outputs` reruns exactly what a change touched (conf/test, real pipelines)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+
+import pytest
+
+import genaug.fingerprints as fingerprints
+from genaug.hooks import FINGERPRINTS
+from genaug.pipelines.ablations import create_pipelines
+
+from .conftest import KedroProject, make_project
+
+ARMS = ("drop_10", "drop_20", "drop_30")
+ARM_NODES = {f"{arm}.{name}" for arm in ARMS
+             for name in ("filter_pool", "plot_filter_grid", "train_classifier",
+                          "evaluate_classifier")} | {"baseline.train_classifier",
+                                                     "baseline.evaluate_classifier"}
+REPORT = {f"reporting.threshold_{name}" for name in ("results_table", "results_markdown",
+                                                      "plot", "mlflow_metrics")}
+# Logs the results table's metrics into the new MLflow run: an MLflow metrics dataset exists
+# only within the run that logged it, so this (instant) node runs in every run.
+ALWAYS = {"reporting.threshold_mlflow_metrics"}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KedroProject]:
+    """One full `ablation_threshold` run on conf/test, shared by the module's reruns."""
+    with pytest.MonkeyPatch.context() as patch:
+        project = make_project(tmp_path_factory.mktemp("reruns") / "project")
+        patch.chdir(project.root)
+        project.run("ablation_threshold")
+        yield project
+
+
+def _rerun(project: KedroProject, caplog: pytest.LogCaptureFixture,
+           params: dict | None = None) -> set[str]:
+    """Rerun with --only-missing-outputs; the names of the nodes that ran."""
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        project.run("ablation_threshold", params=params, only_missing_outputs=True)
+    return {m.group(1) for r in caplog.records
+            if (m := re.match(r"Completed node: (\S+)", r.getMessage()))}
+
+
+def test_unchanged_rerun_runs_nothing(project: KedroProject, caplog) -> None:
+    assert _rerun(project, caplog) == ALWAYS
+
+
+def test_guidance_scale_reruns_pool_scores_arms_and_report_not_the_generator(
+        project: KedroProject, caplog) -> None:
+    ran = _rerun(project, caplog, {"synthesis": {"sampling": {"guidance_scale": 3.5}}})
+    assert ran == {"synthesis.generate_synthetic_pool", "synthesis.plot_generator_samples",
+                   "filtering.score_pool"} | ARM_NODES | REPORT
+    plan = "\n".join(r.getMessage() for r in caplog.records)
+    assert "parameter synthesis.sampling.guidance_scale" in plan
+    assert re.search(r"reuse generator \(version \S+\)", plan)
+
+
+def test_report_cap_reruns_only_the_clip_report(project: KedroProject, caplog) -> None:
+    ran = _rerun(project, caplog, {"synthesis": {"sampling": {"guidance_scale": 3.5}},
+                                   "filtering": {"report_max_per_class": 3}})
+    assert ran == {"filtering.evaluate_clip"} | ALWAYS
+
+
+def test_inference_batch_size_reruns_nothing(project: KedroProject, caplog) -> None:
+    ran = _rerun(project, caplog, {"synthesis": {"sampling": {"guidance_scale": 3.5}},
+                                   "filtering": {"report_max_per_class": 3,
+                                                 "score_batch_size": 7}})
+    assert ran == ALWAYS
+
+
+def test_classifier_engine_edit_reruns_every_classifier_and_what_follows(
+        project: KedroProject, caplog, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = fingerprints._file_digest
+
+    def edited(module: str) -> str:  # as if models/classifier_training.py had been edited
+        digest = original(module)
+        return "edited-" + digest if module == "genaug.models.classifier_training" else digest
+
+    monkeypatch.setattr(fingerprints, "_file_digest", edited)
+    ran = _rerun(project, caplog, {"synthesis": {"sampling": {"guidance_scale": 3.5}},
+                                   "filtering": {"report_max_per_class": 3,
+                                                 "score_batch_size": 7}})
+    classifiers = {n for n in ARM_NODES if n.endswith(("train_classifier",
+                                                       "evaluate_classifier"))}
+    assert ran == classifiers | {"evaluation.train_evaluator"} | REPORT
+    plan = "\n".join(r.getMessage() for r in caplog.records)
+    assert "code changed: genaug.models.classifier_training" in plan
+
+
+def test_corrupt_fingerprint_store_reruns_everything(project: KedroProject, caplog) -> None:
+    (project.root / FINGERPRINTS).write_text("{not json")
+    ran = _rerun(project, caplog, {"synthesis": {"sampling": {"guidance_scale": 3.5}},
+                                   "filtering": {"report_max_per_class": 3,
+                                                 "score_batch_size": 7}})
+    assert ran == {node.name for node in create_pipelines()["ablation_threshold"].nodes}
