@@ -53,7 +53,7 @@ def test_optional_keys_keep_their_defaults():
     assert params.to_dict() == {
         **minimal, "lr": 1.0,
         "fast_cnn": {"widths": [32, 64, 128], "dropout": 0.2, "convs_per_stage": 1},
-        "normalize": {"mean": None, "std": None}, "eval_batch_size": 512, "momentum": 0.9,
+        "normalize": {"mean": None, "std": None}, "momentum": 0.9,
         "weight_decay": 0.0, "lr_step_epochs": 10, "lr_gamma": 0.1, "label_smoothing": 0.0,
         "augment": {"random_crop": False, "crop_padding": 2, "horizontal_flip": False,
                     "per_sample": True},
@@ -100,7 +100,7 @@ TRAINING_CASES: list[tuple[dict[str, Any], str]] = [
     ({"epochs": 2.0}, "training.epochs"),
     ({"epochs": True}, "training.epochs"),
     ({"batch_size": 0}, "training.batch_size"),
-    ({"eval_batch_size": 0}, "training.eval_batch_size"),
+    ({"eval_batch_size": 0}, "training.eval_batch_size"),  # unknown key now
     ({"lr": 0}, "training.lr"),
     ({"lr": "fast"}, "training.lr"),
     ({"momentum": 1.0}, "training.momentum"),
@@ -202,7 +202,7 @@ def test_only_speed_and_logging_keys_are_marked_as_not_affecting_results():
         return {name for name, field in schema.model_fields.items()
                 if (field.json_schema_extra or {}).get("affects_results") is False}
 
-    assert not_affecting(TrainingParams) == {"eval_batch_size"}
+    assert not_affecting(TrainingParams) == set()
     assert not_affecting(EvaluationParams) == set()
     assert not_affecting(EvaluationParams.model_fields["evaluator"].annotation) == {
         "eval_batch_size", "min_test_accuracy"}

@@ -1,1 +1,1 @@
-"""Helpers shared by every pipeline: devices, seeds, image bundles, parameter checks."""
+"""Helpers shared by every room: devices, seeds, image bundles, the ParameterError type."""

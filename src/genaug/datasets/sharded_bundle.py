@@ -121,11 +121,12 @@ class ShardedBundleDataset(AbstractVersionedDataset[Any, dict[str, torch.Tensor]
             target = stage / SHARD_FMT.format(index)
             if target.exists():  # staged by an interrupted run of the same generation
                 continue
-            bundle = _check_bundle(make())
+            shard = _check_bundle(make())
             tmp = stage / f".{target.name}.{uuid.uuid4().hex}.tmp"
-            save_file({"images": bundle["images"].contiguous(),
-                       "labels": bundle["labels"].contiguous()}, str(tmp))
+            save_file({"images": shard["images"].contiguous(),
+                       "labels": shard["labels"].contiguous()}, str(tmp))
             os.replace(tmp, target)
+            del shard  # at most one shard in memory while the next one is made
         self._publish(stage, pool)
 
     def _publish(self, stage: Path, pool: LazyShards) -> None:

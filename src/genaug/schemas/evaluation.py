@@ -15,6 +15,8 @@ from genaug.schemas.training import ClassifierParams, PositiveInt
 class EvaluatorParams(ClassifierParams):
     """`evaluation.evaluator`: a classifier trained on real_reserve + real_train."""
 
+    # Batch size of the evaluator's test-accuracy check only (inference, per image).
+    eval_batch_size: PositiveInt = Field(512, json_schema_extra={"affects_results": False})
     # Quality gate: only a warning when the evaluator's real_test top-1 is lower.
     min_test_accuracy: float | None = Field(None, json_schema_extra={"affects_results": False})
 

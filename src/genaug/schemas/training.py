@@ -83,9 +83,6 @@ class ClassifierParams(Schema):
     normalize: NormalizeParams = NormalizeParams()
     epochs: PositiveInt
     batch_size: PositiveInt
-    # Batch size of inference only (predictions are per image, whatever the batching). Only
-    # the evaluator's logged test accuracy uses it: `training.eval_batch_size` is read by nothing.
-    eval_batch_size: PositiveInt = Field(512, json_schema_extra={"affects_results": False})
     optimizer: Literal["sgd", "adamw"]
     lr: PositiveFloat
     momentum: UnitInterval = 0.9
