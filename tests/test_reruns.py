@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +102,23 @@ def test_corrupt_fingerprint_store_reruns_everything(project: KedroProject, capl
                                    "filtering": {"report_max_per_class": 3,
                                                  "score_batch_size": 7}})
     assert ran == {node.name for node in create_pipelines()["ablation_threshold"].nodes}
+
+
+def test_plan_command_shows_reasons_and_runs_nothing(project: KedroProject) -> None:
+    local = project.root / "conf" / "local" / "parameters.yml"
+    local.write_text("synthesis:\n  sampling:\n    guidance_scale: 1.5\n")
+    before = sorted(p.name for p in (project.root / "data").rglob("*"))
+    try:
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "kedro"), "plan", "--pipeline",
+             "ablation_threshold", "--env", "test"],
+            cwd=project.root, capture_output=True, text=True, timeout=300, check=False,
+            env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"})
+    finally:
+        local.unlink()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "run   synthesis.generate_synthetic_pool" in result.stdout
+    assert "parameter synthesis.sampling.guidance_scale: 3.5 -> 1.5" in result.stdout
+    assert "run   synthesis.train_generator" not in result.stdout
+    assert re.search(r"reuse generator \(version \S+\)", result.stdout)
+    assert sorted(p.name for p in (project.root / "data").rglob("*")) == before
