@@ -4,13 +4,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
-ENV ?= base
+# Configuration environment (conf/<ENV>); empty = conf/base + conf/local, as plain `kedro run`.
+ENV ?=
+ENV_FLAG := $(if $(ENV),--env $(ENV))
 PIPELINE ?= ablation_threshold
 export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: run test test-all lint bench viz mlflow-ui clean-data
+.PHONY: run test test-all lint bench viz mlflow-ui jupyter
 
 $(PY):
 	python3.11 -m venv $(VENV)
@@ -26,7 +28,7 @@ $(DEV_STAMP): pyproject.toml | $(PY)
 
 ## run: create .venv if missing, install, run the main job on the embedded default
 run: $(STAMP)
-	$(VENV)/bin/kedro run --pipeline $(PIPELINE) --env $(ENV)
+	$(VENV)/bin/kedro run --pipeline $(PIPELINE) $(ENV_FLAG)
 
 ## test: create .venv if missing, install with the dev extra, run lint and the default test suite
 test: $(DEV_STAMP)
@@ -40,16 +42,21 @@ test-all: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 
-## bench: run the benchmarks in order (results in benchmarks/results/*.md; ~35-40 min on 2 idle CPU cores)
+## bench: run the benchmarks in order (results in benchmarks/results/*.md; ~65 min on 2 idle CPU cores)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_sampling.py
 	$(PY) benchmarks/bench_clip.py
 	$(PY) benchmarks/bench_scaling.py
 	$(PY) benchmarks/bench_pipeline.py --pipeline ablation_threshold --env base --rerun-drop 0.15
+	$(PY) benchmarks/bench_reruns.py --env base
 
 viz: $(STAMP)
-	$(VENV)/bin/kedro viz run --no-browser
+	$(VENV)/bin/kedro viz run --no-browser $(ENV_FLAG)
+
+## jupyter: JupyterLab with the project loaded (open notebooks/results.ipynb; ENV=test for conf/test)
+jupyter: $(STAMP)
+	$(VENV)/bin/kedro jupyter lab $(ENV_FLAG)
 
 mlflow-ui: $(STAMP)
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db
