@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import torch
+from kedro.config import OmegaConfigLoader
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
@@ -25,6 +26,13 @@ class KedroProject:
     def __init__(self, root: Path, env: str = "test") -> None:
         self.root = root
         self.env = env
+
+    @property
+    def data(self) -> Path:
+        """The environment's data root (`data_root` in conf/<env>/globals.yml)."""
+        loader = OmegaConfigLoader(str(self.root / "conf"), env=self.env, base_env="base",
+                                   default_run_env="local")
+        return self.root / loader["globals"]["data_root"]
 
     def run(self, pipeline: str, params: dict[str, Any] | None = None,
             **run_kwargs: Any) -> dict[str, Any]:

@@ -6,14 +6,14 @@ import json
 
 
 def _versions(project, folder: str) -> int:
-    return len(list((project.root / "data" / folder).iterdir()))
+    return len(list((project.data / folder).iterdir()))
 
 
 def test_only_missing_outputs_skips_unchanged_and_reruns_changed(kedro_project) -> None:
     kedro_project.run("data_processing")
     assert _versions(kedro_project, "03_primary/real_train.safetensors") == 1
     stored = json.loads(
-        (kedro_project.root / "data/09_tracking/output_fingerprints.json").read_text())
+        (kedro_project.data / "09_tracking/output_fingerprints.json").read_text())
     assert {"real_train", "real_reserve", "real_test", "class_names"} <= set(stored["outputs"])
 
     kedro_project.run("data_processing", only_missing_outputs=True)

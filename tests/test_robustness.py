@@ -26,7 +26,7 @@ def _equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 
 def _metrics(project: KedroProject, arm: str) -> dict:
-    folder = project.root / "data/08_reporting" / arm / "metrics.json"
+    folder = project.data / "08_reporting" / arm / "metrics.json"
     (version,) = list(folder.iterdir())
     return json.loads((version / "metrics.json").read_text())
 
@@ -73,7 +73,7 @@ def test_killed_pool_generation_leaves_no_version_and_resumes_identically(
     project = make_project(tmp_path / "interrupted")
     monkeypatch.chdir(project.root)
     project.run("data_processing")
-    staging = project.root / "data/05_model_input/synthetic_pool.staging"
+    staging = project.data / "05_model_input/synthetic_pool.staging"
     process = _kedro(project, "--pipeline", "synthesis", "--env", "test", "--params", POOL_CLI)
     deadline = time.monotonic() + 120
     while len(list(staging.glob("*/shard_*.safetensors"))) < 3:
@@ -84,7 +84,7 @@ def test_killed_pool_generation_leaves_no_version_and_resumes_identically(
     process.wait(timeout=30)
     staged = sorted(staging.glob("*/shard_*.safetensors"))
     assert len(staged) >= 3
-    pool_dir = project.root / "data/05_model_input/synthetic_pool"
+    pool_dir = project.data / "05_model_input/synthetic_pool"
     assert not pool_dir.exists() or not any(pool_dir.iterdir())
     assert not project.catalog().exists("synthetic_pool")
 

@@ -1,4 +1,5 @@
-"""Project hooks: a project-relative MLflow store, effective parameters in MLflow, honest reruns."""
+"""Project hooks: a project-relative MLflow store, effective parameters in MLflow, missing inputs
+caught before the first node, honest reruns."""
 
 from __future__ import annotations
 
@@ -8,19 +9,34 @@ from typing import Any
 
 import mlflow
 from kedro.framework.hooks import hook_impl
+from kedro.framework.project import pipelines
 from kedro.io import MemoryDataset
 from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
 
 from genaug.fingerprints import parameter_view
+from genaug.preflight import check_saved_inputs
 from genaug.reruns import FingerprintStore, Stale, make_plan, output_records
 from genaug.schemas.base import Schema
 
 logger = logging.getLogger(__name__)
 
 _MLFLOW_BATCH = 100  # MLflow accepts at most 100 params per call
-FINGERPRINTS = Path("data") / "09_tracking" / "output_fingerprints.json"
+# The rerun fingerprint store, relative to the environment's data root (see `data_root`).
+FINGERPRINTS = Path("09_tracking") / "output_fingerprints.json"
+DEFAULT_DATA_ROOT = "data"
 _SQLITE = "sqlite:///"
+
+
+def data_root(context: Any) -> Path:
+    """The environment's output folder: `data_root` of conf/<env>/globals.yml, in the project."""
+    root = (context.config_loader["globals"] or {}).get("data_root", DEFAULT_DATA_ROOT)
+    return Path(context.project_path) / str(root)
+
+
+def fingerprint_path(context: Any) -> Path:
+    """Where the environment's rerun fingerprints are stored."""
+    return data_root(context) / FINGERPRINTS
 
 
 class ProjectMlflowStoreHook:
@@ -73,6 +89,20 @@ class EffectiveParamsHook:
             mlflow.log_params(dict(items[start:start + _MLFLOW_BATCH]))
 
 
+class MissingInputsHook:
+    """Fail before the first node when a saved input of the run has never been produced.
+
+    Runs first among `before_pipeline_run` hooks, so a run that cannot start leaves nothing
+    behind (no MLflow run, no fingerprints).
+    """
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
+                            catalog: Any) -> None:
+        """Raise `genaug.preflight.MissingInputError` naming the datasets and their producer."""
+        check_saved_inputs(pipeline, catalog, dict(pipelines.items()), run_params.get("env"))
+
+
 class StaleOutputsHook:
     """Make `--only-missing-outputs` recompute exactly what a change touched, and say why.
 
@@ -91,8 +121,8 @@ class StaleOutputsHook:
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        """Locate the fingerprint store inside the project."""
-        self._store = FingerprintStore(Path(context.project_path) / FINGERPRINTS)
+        """Locate the environment's fingerprint store (under its data root)."""
+        self._store = FingerprintStore(fingerprint_path(context))
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,

@@ -1,9 +1,16 @@
 """Project settings: config loader and hooks (kedro-mlflow's hooks register themselves)."""
 
 from genaug.config import ValidatingConfigLoader
-from genaug.hooks import EffectiveParamsHook, ProjectMlflowStoreHook, StaleOutputsHook
+from genaug.hooks import (
+    EffectiveParamsHook,
+    MissingInputsHook,
+    ProjectMlflowStoreHook,
+    StaleOutputsHook,
+)
+from genaug.tracking import ArmRunsHook
 
-HOOKS = (ProjectMlflowStoreHook(), EffectiveParamsHook(), StaleOutputsHook())
+HOOKS = (ProjectMlflowStoreHook(), MissingInputsHook(), EffectiveParamsHook(), StaleOutputsHook())
+HOOKS += (ArmRunsHook(),)  # one MLflow child run per arm (genaug/tracking.py)
 
 # Parameters come out of the loader validated against genaug.schemas, typed and arm-merged.
 CONFIG_LOADER_CLASS = ValidatingConfigLoader

@@ -5,19 +5,18 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
-import nbformat
 import pandas as pd
 import pytest
-from nbclient import NotebookClient
+from kedro.framework.session import KedroSession
 
-from ..conftest import REPO, KedroProject, make_project
+from ..conftest import KedroProject, make_project
+from ..notebook_execution import errors, execute_results_notebook, images, text_of
 
 THRESHOLD_ARMS = ["baseline", "drop_10", "drop_20", "drop_30"]
 TRAINING_ARMS = ["baseline", "joint", "sequential", "real_augmented"]
@@ -34,7 +33,7 @@ def ablated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KedroProject]:
 
 
 def _versions(project: KedroProject, relative: str) -> list[str]:
-    return sorted(p.name for p in (project.root / "data" / relative).iterdir())
+    return sorted(p.name for p in (project.data / relative).iterdir())
 
 
 def _finite(value: object) -> bool:
@@ -42,7 +41,7 @@ def _finite(value: object) -> bool:
 
 
 def test_threshold_table_has_every_arm_with_finite_metrics(ablated: KedroProject) -> None:
-    table = pd.read_csv(ablated.root / "data/08_reporting/threshold/results.csv")
+    table = pd.read_csv(ablated.data / "08_reporting/threshold/results.csv")
     assert table["arm"].tolist() == THRESHOLD_ARMS
     assert table["drop_fraction"].tolist() == [0.0, 0.1, 0.2, 0.3]
     for column in ("top1_mean", "top1_std", "gain_pp", "fid", "inception_score"):
@@ -52,13 +51,13 @@ def test_threshold_table_has_every_arm_with_finite_metrics(ablated: KedroProject
     kept = table.set_index("arm")["n_synthetic"]
     assert kept["drop_10"] > kept["drop_20"] > kept["drop_30"] > 0
     assert set(table["feature_extractor"]) == {"evaluator-cnn"}
-    markdown = (ablated.root / "data/08_reporting/threshold/results.md").read_text()
+    markdown = (ablated.data / "08_reporting/threshold/results.md").read_text()
     assert all(f"| {arm} " in markdown for arm in THRESHOLD_ARMS)
-    assert (ablated.root / "data/08_reporting/threshold/plot.png").stat().st_size > 10_000
+    assert (ablated.data / "08_reporting/threshold/plot.png").stat().st_size > 10_000
 
 
 def test_training_table_has_strategies_gains_and_ir(ablated: KedroProject) -> None:
-    table = pd.read_csv(ablated.root / "data/08_reporting/training/results.csv").set_index("arm")
+    table = pd.read_csv(ablated.data / "08_reporting/training/results.csv").set_index("arm")
     assert table.index.tolist() == TRAINING_ARMS
     assert table["strategy"].tolist() == ["real_only", "joint", "sequential", "real_augmented"]
     assert table["top1_mean"].map(_finite).all()
@@ -71,19 +70,31 @@ def test_training_table_has_strategies_gains_and_ir(ablated: KedroProject) -> No
 
 
 def test_mlflow_run_holds_per_arm_metrics_params_and_artifacts(ablated: KedroProject) -> None:
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{ablated.root / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("genaug")
+    with KedroSession.create(project_path=ablated.root, env=ablated.env) as session:
+        config = session.load_context().mlflow  # the environment's store and experiment
+    client = mlflow.MlflowClient(tracking_uri=config.server.mlflow_tracking_uri)
+    experiment = client.get_experiment_by_name(config.tracking.experiment.name)
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
-    run = runs[0]
+    run = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)  # the first kedro run
     assert run.info.status == "FINISHED"
-    metrics = run.data.metrics
-    for arm in THRESHOLD_ARMS:
-        assert f"ablation_threshold.{arm}.top1_mean" in metrics
-    for arm in TRAINING_ARMS:
-        assert f"ablation_training.{arm}.top1_mean" in metrics
+    children = {r.data.tags["arm"]: r for r in runs
+                if r.data.tags.get("mlflow.parentRunId") == run.info.run_id}
+    assert set(children) == {*THRESHOLD_ARMS, *TRAINING_ARMS}
+    table = ablated.load("threshold_results")  # the results table, wherever the env keeps it
+    for arm in {*THRESHOLD_ARMS, *TRAINING_ARMS}:
+        assert children[arm].info.status == "FINISHED"
+        for metric in ("top1_mean", "top1_std", "gain_pp", "relative_gain"):
+            assert metric in children[arm].data.metrics, (arm, metric)
+    for row in table.to_dict("records"):
+        metrics = children[row["arm"]].data.metrics
+        assert metrics["top1_mean"] == pytest.approx(row["top1_mean"])
+        assert metrics["fid"] == pytest.approx(row["fid"])
+    assert float(children["drop_30"].data.params["filter.drop_fraction"]) == 0.3
     assert float(run.data.params["drop_30.filter.drop_fraction"]) == 0.3
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "threshold")}
     assert {"threshold/results.csv", "threshold/results.md", "threshold/plot.png"} <= artifacts
+    grids = {a.path for a in client.list_artifacts(children["drop_30"].info.run_id, "grids")}
+    assert grids == {"grids/filter_grid.png"}
 
 
 def test_rerun_only_missing_reuses_shared_work_and_recomputes_changed_arm(
@@ -97,28 +108,17 @@ def test_rerun_only_missing_reuses_shared_work_and_recomputes_changed_arm(
     assert {name: _versions(ablated, name) for name in shared} == before
     assert _versions(ablated, "05_model_input/drop_20/synthetic_kept.safetensors") == untouched
     assert len(_versions(ablated, "05_model_input/drop_10/synthetic_kept.safetensors")) == 2
-    table = pd.read_csv(ablated.root / "data/08_reporting/threshold/results.csv")
+    table = pd.read_csv(ablated.data / "08_reporting/threshold/results.csv")
     assert table.set_index("arm").loc["drop_10", "drop_fraction"] == 0.5
 
 
-def test_analysis_notebook_executes_against_the_catalog(ablated: KedroProject) -> None:
-    (ablated.root / "notebooks").mkdir(exist_ok=True)
-    path = ablated.root / "notebooks" / "results.ipynb"
-    shutil.copy(REPO / "notebooks" / "results.ipynb", path)
-    notebook = nbformat.read(path, as_version=4)
-    env = {**os.environ, "KEDRO_ENV": "test", "KEDRO_DISABLE_TELEMETRY": "true"}
-    old = dict(os.environ)
-    os.environ.update(env)
-    try:
-        NotebookClient(notebook, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 3
+def test_analysis_notebook_shows_both_ablations_after_both_ran(ablated: KedroProject) -> None:
+    notebook = execute_results_notebook(ablated.root, env="test")
+    assert errors(notebook) == []
+    text = text_of(notebook)
+    assert all(f"| {arm} " in text for arm in THRESHOLD_ARMS + TRAINING_ARMS)
+    assert "produces them" not in text  # no "run this first" note: every ablation has results
+    assert len(images(notebook)) == 3  # threshold plot, strategies plot, per-class Top-1
 
 
 def test_kedro_viz_build_works_offline_and_shows_arms(ablated: KedroProject) -> None:

@@ -1,4 +1,4 @@
-"""The `reporting` block: a title and an MLflow key per ablation report."""
+"""The `reporting` block: a title per ablation report."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ class AblationReport(Schema):
 
     # Heading of the Markdown results table.
     title: str
-    # Prefix of the per-arm metrics in MLflow (`<key>.<arm>.<metric>`).
-    key: str
 
 
 class ReportingParams(Schema):

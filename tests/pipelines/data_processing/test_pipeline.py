@@ -31,7 +31,7 @@ def test_runs_on_shipped_data_and_saves_versioned_bundles(kedro_project) -> None
     assert torch.bincount(train["labels"]).tolist() == [8] * 4
     assert torch.bincount(reserve["labels"]).tolist() == [8] * 4
     assert torch.bincount(test["labels"]).tolist() == [10] * 4
-    versions = list((kedro_project.root / "data/03_primary/real_train.safetensors").iterdir())
+    versions = list((kedro_project.data / "03_primary/real_train.safetensors").iterdir())
     assert len(versions) == 1
 
 
@@ -50,4 +50,4 @@ def test_bad_parameter_fails_before_writing(kedro_project) -> None:
     with pytest.raises(ParameterError, match="data_processing.classes"):
         kedro_project.run("data_processing",
                           params={"data_processing": {"classes": ["Trouser", "Unicorn"]}})
-    assert not (kedro_project.root / "data/03_primary").exists()
+    assert not (kedro_project.data / "03_primary").exists()

@@ -451,5 +451,5 @@ def test_catalog_entries_save_and_load(kedro_project, params, make_bundle) -> No
     assert torch.equal(loaded.load("synthetic_scores")["scores"], scores["scores"])
     assert torch.equal(loaded.load("arm_x.synthetic_kept")["labels"], kept["labels"])
     assert loaded.load("arm_x.filter_summary")["kept"] == 9
-    assert list((kedro_project.root / "data" / "08_reporting" / "arm_x" / "filter_grid.png")
+    assert list((kedro_project.data / "08_reporting" / "arm_x" / "filter_grid.png")
                 .glob("*/filter_grid.png"))

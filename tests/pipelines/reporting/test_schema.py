@@ -18,16 +18,16 @@ BLOCK = yaml.safe_load((REPO / "conf/base/parameters_reporting.yml").read_text()
 
 def test_base_block_parses() -> None:
     parsed = parse(ReportingParams, BLOCK, "reporting")
-    assert parsed.threshold.key == "ablation_threshold"
+    assert parsed.threshold.title == "CLIP-filter threshold ablation"
     assert parsed.training.title == "Training strategy ablation"
     assert parsed.to_dict() == BLOCK
 
 
 @pytest.mark.parametrize(("path", "value", "named"), [
     (("threshold", "title"), 3, "reporting.threshold.title"),
-    (("training", "key"), None, "reporting.training.key"),
-    (("training", "kee"), "x", "reporting.training.kee"),
-    (("ablation",), {"title": "t", "key": "k"}, "reporting.ablation"),
+    (("training", "title"), None, "reporting.training.title"),
+    (("training", "titel"), "x", "reporting.training.titel"),
+    (("ablation",), {"title": "t"}, "reporting.ablation"),
 ])
 def test_bad_values_are_named(path, value, named) -> None:
     block = copy.deepcopy(BLOCK)

@@ -23,7 +23,7 @@ def test_synthesis_pipeline_runs_on_conf_test(kedro_project):
     unet, _meta = unpack_unet(generator)
     assert decode_meta(generator)["class_names"] == names
     assert unet.config.num_class_embeds == k + 1
-    grid_dir = kedro_project.root / "data/08_reporting/generator_samples_grid.png"
+    grid_dir = kedro_project.data / "08_reporting/generator_samples_grid.png"
     grids = list(grid_dir.rglob("*.png"))
     assert len(grids) == 1
-    assert not (kedro_project.root / "data/05_model_input/synthetic_pool.staging").exists()
+    assert not (kedro_project.data / "05_model_input/synthetic_pool.staging").exists()

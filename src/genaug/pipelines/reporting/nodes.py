@@ -147,18 +147,6 @@ def plot_strategies(table: pd.DataFrame) -> Figure:
     return fig
 
 
-def mlflow_metrics(table: pd.DataFrame, ablation: str) -> dict[str, dict[str, float]]:
-    """Per-arm metrics keyed `<ablation>.<arm>.<metric>` for kedro-mlflow (finite values only)."""
-    logged = {}
-    for row in table.to_dict("records"):
-        for metric in ("top1_mean", "top1_std", "gain_pp", "relative_gain",
-                       "improvement_ratio", "fid", "inception_score", "n_synthetic"):
-            value = row.get(metric)
-            if _finite(value):
-                logged[f"{ablation}.{row['arm']}.{metric}"] = {"value": float(value), "step": 0}
-    return logged
-
-
 def _fid_set(arm: str) -> str:
     """Which images an arm's FID/IS describe, from how the ablations wire its evaluation.
 

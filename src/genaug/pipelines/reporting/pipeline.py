@@ -6,7 +6,6 @@ from kedro.pipeline import Node, Pipeline
 
 from genaug.pipelines.reporting.nodes import (
     build_results_table,
-    mlflow_metrics,
     plot_strategies,
     plot_threshold,
     results_markdown,
@@ -32,8 +31,6 @@ def create_report_pipeline(ablation: str, arms: list[str], filtered: dict[str, s
                  f"{ablation}_results_md", name=f"{ablation}_results_markdown"),
             Node(_PLOTS[ablation], f"{ablation}_results", f"{ablation}_plot",
                  name=f"{ablation}_plot"),
-            Node(mlflow_metrics, [f"{ablation}_results", f"params:reporting.{ablation}.key"],
-                 f"{ablation}_mlflow_metrics", name=f"{ablation}_mlflow_metrics"),
         ],
         tags=["reporting"],
         namespace="reporting",
