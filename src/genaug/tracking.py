@@ -46,22 +46,12 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
 
 from genaug.fingerprints import parameter_view
 from genaug.models.diffusion import LOSS_KEY
-from genaug.pipelines.ablations import (
-    ALL_ARMS,
-    BASELINE,
-    FILTERED_ARM,
-    REUSING_ARMS,
-    THRESHOLD_ARMS,
-)
+from genaug.pipelines.ablations import ABLATION_ARMS, ALL_ARMS
 from genaug.schemas.base import Schema
 
 logger = logging.getLogger(__name__)
 
 # The arms of each ablation's results table (`<ablation>_results`), as ablations.py reports them.
-ABLATIONS: dict[str, tuple[str, ...]] = {
-    "threshold": (BASELINE, *THRESHOLD_ARMS),
-    "training": (BASELINE, FILTERED_ARM, *REUSING_ARMS),
-}
 ARM_BLOCKS = ("training", "evaluation")  # the arm's own blocks (its filter may be another arm's)
 POOL = "synthetic_pool"
 KEPT = ".synthetic_kept"
@@ -159,7 +149,7 @@ def table_row_metrics(row: Mapping[str, Any]) -> dict[str, float]:
 
 def ablations_of(arm: str) -> list[str]:
     """The ablations whose results table has the arm, in a stable order."""
-    return [name for name, arms in ABLATIONS.items() if arm in arms]
+    return [name for name, arms in ABLATION_ARMS.items() if arm in arms]
 
 
 def synthetic_source(node: Node) -> str | None:
@@ -247,7 +237,7 @@ class ArmRunsHook:
                         outputs[f"{arm}.metrics"])
         if GENERATOR in outputs:
             self._guard("the generator", self._log_generator, outputs[GENERATOR])
-        for ablation in ABLATIONS:
+        for ablation in ABLATION_ARMS:
             table = outputs.get(f"{ablation}_results")
             if table is not None:
                 self._guard(f"the {ablation} table", self._log_table, table)

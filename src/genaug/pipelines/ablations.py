@@ -21,6 +21,11 @@ FILTERED_ARM = "joint"
 REUSING_ARMS = ("sequential", "real_augmented")
 # Every arm namespace the project defines (any other top-level parameter key is a typo).
 ALL_ARMS = (BASELINE, *THRESHOLD_ARMS, FILTERED_ARM, *REUSING_ARMS)
+# The arms of each ablation's report, in table order.
+ABLATION_ARMS: dict[str, tuple[str, ...]] = {
+    "threshold": (BASELINE, *THRESHOLD_ARMS),
+    "training": (BASELINE, FILTERED_ARM, *REUSING_ARMS),
+}
 
 
 def shared_stages() -> Pipeline:
@@ -60,15 +65,14 @@ def training_arms() -> Pipeline:
 
 def threshold_report() -> Pipeline:
     """The threshold ablation's results table, Markdown, plot and MLflow metrics."""
-    return create_report_pipeline("threshold", [BASELINE, *THRESHOLD_ARMS],
+    return create_report_pipeline("threshold", list(ABLATION_ARMS["threshold"]),
                                   {arm: arm for arm in THRESHOLD_ARMS})
 
 
 def training_report() -> Pipeline:
     """The training ablation's results table, Markdown, plot and MLflow metrics."""
-    arms = (FILTERED_ARM, *REUSING_ARMS)
-    return create_report_pipeline("training", [BASELINE, *arms],
-                                  {arm: FILTERED_ARM for arm in arms})
+    return create_report_pipeline("training", list(ABLATION_ARMS["training"]),
+                                  {arm: FILTERED_ARM for arm in (FILTERED_ARM, *REUSING_ARMS)})
 
 
 def create_pipelines() -> dict[str, Pipeline]:
