@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 import genaug.fingerprints as fingerprints
 from genaug.hooks import FINGERPRINTS
@@ -23,11 +24,7 @@ ARM_NODES = {f"{arm}.{name}" for arm in ARMS
              for name in ("filter_pool", "plot_filter_grid", "train_classifier",
                           "evaluate_classifier")} | {"baseline.train_classifier",
                                                      "baseline.evaluate_classifier"}
-REPORT = {f"reporting.threshold_{name}" for name in ("results_table", "results_markdown",
-                                                      "plot", "mlflow_metrics")}
-# Logs the results table's metrics into the new MLflow run: an MLflow metrics dataset exists
-# only within the run that logged it, so this (instant) node runs in every run.
-ALWAYS = {"reporting.threshold_mlflow_metrics"}
+REPORT = {f"reporting.threshold_{name}" for name in ("results_table", "results_markdown", "plot")}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +48,7 @@ def _rerun(project: KedroProject, caplog: pytest.LogCaptureFixture,
 
 
 def test_unchanged_rerun_runs_nothing(project: KedroProject, caplog) -> None:
-    assert _rerun(project, caplog) == ALWAYS
+    assert _rerun(project, caplog) == set()
 
 
 def test_guidance_scale_reruns_pool_scores_arms_and_report_not_the_generator(
@@ -67,14 +64,14 @@ def test_guidance_scale_reruns_pool_scores_arms_and_report_not_the_generator(
 def test_report_cap_reruns_only_the_clip_report(project: KedroProject, caplog) -> None:
     ran = _rerun(project, caplog, {"synthesis": {"sampling": {"guidance_scale": 3.5}},
                                    "filtering": {"report_max_per_class": 3}})
-    assert ran == {"filtering.evaluate_clip"} | ALWAYS
+    assert ran == {"filtering.evaluate_clip"}
 
 
 def test_inference_batch_size_reruns_nothing(project: KedroProject, caplog) -> None:
     ran = _rerun(project, caplog, {"synthesis": {"sampling": {"guidance_scale": 3.5}},
                                    "filtering": {"report_max_per_class": 3,
                                                  "score_batch_size": 7}})
-    assert ran == ALWAYS
+    assert ran == set()
 
 
 def test_classifier_engine_edit_reruns_every_classifier_and_what_follows(
@@ -97,7 +94,7 @@ def test_classifier_engine_edit_reruns_every_classifier_and_what_follows(
 
 
 def test_corrupt_fingerprint_store_reruns_everything(project: KedroProject, caplog) -> None:
-    (project.root / FINGERPRINTS).write_text("{not json")
+    (project.data / FINGERPRINTS).write_text("{not json")
     ran = _rerun(project, caplog, {"synthesis": {"sampling": {"guidance_scale": 3.5}},
                                    "filtering": {"report_max_per_class": 3,
                                                  "score_batch_size": 7}})
@@ -105,8 +102,11 @@ def test_corrupt_fingerprint_store_reruns_everything(project: KedroProject, capl
 
 
 def test_plan_command_shows_reasons_and_runs_nothing(project: KedroProject) -> None:
-    local = project.root / "conf" / "local" / "parameters.yml"
-    local.write_text("synthesis:\n  sampling:\n    guidance_scale: 1.5\n")
+    conf = project.root / "conf" / "test" / "parameters_synthesis.yml"
+    original = conf.read_text()
+    changed = yaml.safe_load(original)
+    changed["synthesis"]["sampling"]["guidance_scale"] = 1.5
+    conf.write_text(yaml.safe_dump(changed))
     before = sorted(p.name for p in (project.root / "data").rglob("*"))
     try:
         result = subprocess.run(
@@ -115,7 +115,7 @@ def test_plan_command_shows_reasons_and_runs_nothing(project: KedroProject) -> N
             cwd=project.root, capture_output=True, text=True, timeout=300, check=False,
             env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"})
     finally:
-        local.unlink()
+        conf.write_text(original)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "run   synthesis.generate_synthetic_pool" in result.stdout
     assert "parameter synthesis.sampling.guidance_scale: 3.5 -> 1.5" in result.stdout
