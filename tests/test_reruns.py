@@ -16,14 +16,16 @@ import yaml
 import genaug.fingerprints as fingerprints
 from genaug.hooks import FINGERPRINTS
 from genaug.pipelines.ablations import create_pipelines
+from genaug.pipelines.synthesis.pipeline import POOL_PARTS
+from genaug.pipelines.training.pipeline import SEED_SLOTS
 
 from .conftest import KedroProject, make_project
 
 ARMS = ("drop_10", "drop_20", "drop_30")
+TRAIN = (*(f"train_classifier_seeds_{slot}" for slot in range(SEED_SLOTS)), "combine_seeds")
 ARM_NODES = {f"{arm}.{name}" for arm in ARMS
-             for name in ("filter_pool", "plot_filter_grid", "train_classifier",
-                          "evaluate_classifier")} | {"baseline.train_classifier",
-                                                     "baseline.evaluate_classifier"}
+             for name in ("filter_pool", "plot_filter_grid", *TRAIN, "evaluate_classifier")
+             } | {f"baseline.{name}" for name in (*TRAIN, "evaluate_classifier")}
 REPORT = {f"reporting.threshold_{name}" for name in ("results_table", "results_markdown", "plot")}
 
 
@@ -54,8 +56,9 @@ def test_unchanged_rerun_runs_nothing(project: KedroProject, caplog) -> None:
 def test_guidance_scale_reruns_pool_scores_arms_and_report_not_the_generator(
         project: KedroProject, caplog) -> None:
     ran = _rerun(project, caplog, {"synthesis": {"sampling": {"guidance_scale": 3.5}}})
-    assert ran == {"synthesis.generate_synthetic_pool", "synthesis.plot_generator_samples",
-                   "filtering.score_pool"} | ARM_NODES | REPORT
+    pool = {f"synthesis.generate_pool_part_{i}" for i in range(POOL_PARTS)}
+    assert ran == pool | {"synthesis.generate_synthetic_pool", "synthesis.plot_generator_samples",
+                          "filtering.score_pool"} | ARM_NODES | REPORT
     plan = "\n".join(r.getMessage() for r in caplog.records)
     assert "parameter synthesis.sampling.guidance_scale" in plan
     assert re.search(r"reuse generator \(version \S+\)", plan)
@@ -86,8 +89,7 @@ def test_classifier_engine_edit_reruns_every_classifier_and_what_follows(
     ran = _rerun(project, caplog, {"synthesis": {"sampling": {"guidance_scale": 3.5}},
                                    "filtering": {"report_max_per_class": 3,
                                                  "score_batch_size": 7}})
-    classifiers = {n for n in ARM_NODES if n.endswith(("train_classifier",
-                                                       "evaluate_classifier"))}
+    classifiers = {n for n in ARM_NODES if n.endswith((*TRAIN, "evaluate_classifier"))}
     assert ran == classifiers | {"evaluation.train_evaluator"} | REPORT
     plan = "\n".join(r.getMessage() for r in caplog.records)
     assert "code changed: genaug.models.classifier_training" in plan

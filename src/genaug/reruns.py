@@ -206,5 +206,10 @@ class Stale(AbstractDataset):
     def _exists(self) -> bool:
         return False
 
+    def _release(self) -> None:
+        # Forget the wrapped dataset's cached load version too: in another process (a Dask
+        # worker) the version saved upstream is newer than the one cached when it was pickled.
+        self._inner.release()
+
     def _describe(self) -> dict[str, Any]:
         return {"stale": True, "dataset": str(self._inner)}

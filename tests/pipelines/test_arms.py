@@ -52,7 +52,7 @@ def test_production_arms_read_only_their_effective_blocks_and_shared_data() -> N
         assert f"params:{arm}.evaluation" in params
         nodes = everything.only_nodes_with_namespaces([arm]).nodes
         assert {node.name.removeprefix(f"{arm}.") for node in nodes} >= {
-            "train_classifier", "evaluate_classifier"}
+            "train_classifier_seeds_0", "combine_seeds", "evaluate_classifier"}
     # The reusing arms train on the filtering arm's kept images; the baseline on none kept.
     for arm in REUSING_ARMS:
         train = everything.only_nodes_with_namespaces([arm]).only_nodes_with_tags(arm)

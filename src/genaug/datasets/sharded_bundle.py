@@ -25,9 +25,16 @@ Design
 * ``load`` returns the concatenated bundle ``{"images", "labels"}`` (what downstream nodes
   expect); :meth:`ShardedBundleDataset.iter_shards` streams shards for bounded memory.
 * A plain bundle can also be saved (one shard, written atomically the same way).
+* A generation can be made in parts, so several processes (Dask workers) make its shards at
+  once: :meth:`LazyShards.part` is one part's share of the shards, and
+  :class:`ShardedBundlePart` (one catalog entry per part) stages exactly those shards into the
+  bundle's staging folder and writes a small receipt. The node that saves the whole generation
+  afterwards finds every shard staged and only publishes. A part lost with its worker costs
+  that part's unstaged shards; a rerun makes only those.
 
-Only the local filesystem is supported (atomic ``os.replace``/``rename``); the dataset holds
-only paths, so it pickles for ParallelRunner.
+Only the local filesystem (or one every worker mounts at the same path) is supported (atomic
+``os.replace``/``rename``); the datasets hold only paths, so they pickle for ParallelRunner and
+Dask workers.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import torch
-from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
+from kedro.io.core import AbstractDataset, AbstractVersionedDataset, DatasetError, Version
 from safetensors.torch import load_file, save_file
 
 MANIFEST = "manifest.json"
@@ -53,15 +60,55 @@ SHARD_FMT = "shard_{:05d}.safetensors"
 
 @dataclass(frozen=True)
 class LazyShards:
-    """A sharded generation: its identity and one maker per shard, called only if not staged."""
+    """A sharded generation: its identity and one maker per shard, called only if not staged.
+
+    `indices` are the shard numbers the makers make: None for the whole generation (shard i is
+    made by makers[i]), a subset for one part of it (see :meth:`part`).
+    """
 
     fingerprint: str
     makers: tuple[Callable[[], Mapping[str, torch.Tensor]], ...]
+    indices: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.indices is not None and len(self.indices) != len(self.makers):
+            raise ValueError(f"{len(self.makers)} shard makers for {len(self.indices)} indices")
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> LazyShards:
+        # A description of work, not data: a copy (Kedro's MemoryDataset deep-copies what it
+        # holds) would only duplicate the generator the makers close over.
+        return self
 
     @property
     def num_shards(self) -> int:
-        """How many shards the generation has."""
+        """How many shards the makers make."""
         return len(self.makers)
+
+    @property
+    def shard_indices(self) -> tuple[int, ...]:
+        """The shard number of each maker."""
+        return tuple(range(len(self.makers))) if self.indices is None else self.indices
+
+    def part(self, index: int, parts: int) -> LazyShards:
+        """Part `index` of `parts` of a whole generation: shards index, index + parts, ...
+
+        Interleaved, so parts stay within one shard of each other in size. A part can be empty
+        (fewer shards than parts).
+        """
+        if self.indices is not None:
+            raise ValueError("only a whole generation is split into parts")
+        if not 0 <= index < parts:
+            raise ValueError(f"part {index} of {parts} does not exist")
+        chosen = range(index, len(self.makers), parts)
+        return LazyShards(self.fingerprint, tuple(self.makers[i] for i in chosen), tuple(chosen))
+
+
+@dataclass(frozen=True)
+class PartReceipt:
+    """What a staged part holds: the generation it belongs to and its shard numbers."""
+
+    fingerprint: str
+    indices: tuple[int, ...]
 
 
 class ShardedBundleDataset(AbstractVersionedDataset[Any, dict[str, torch.Tensor]]):
@@ -115,21 +162,17 @@ class ShardedBundleDataset(AbstractVersionedDataset[Any, dict[str, torch.Tensor]
             )
         if not pool.makers:
             raise DatasetError(f"Cannot save {self}: the generation has no shards.")
+        if pool.shard_indices != tuple(range(pool.num_shards)):
+            raise DatasetError(f"Cannot save {self}: a part of a generation is staged by "
+                               f"{ShardedBundlePart.__name__}, only a whole one is published.")
         stage = self.staging_dir(pool.fingerprint)
-        stage.mkdir(parents=True, exist_ok=True)
-        for index, make in enumerate(pool.makers):
-            target = stage / SHARD_FMT.format(index)
-            if target.exists():  # staged by an interrupted run of the same generation
-                continue
-            shard = _check_bundle(make())
-            tmp = stage / f".{target.name}.{uuid.uuid4().hex}.tmp"
-            save_file({"images": shard["images"].contiguous(),
-                       "labels": shard["labels"].contiguous()}, str(tmp))
-            os.replace(tmp, target)
-            del shard  # at most one shard in memory while the next one is made
+        stage_shards(stage, pool)
         self._publish(stage, pool)
 
     def _publish(self, stage: Path, pool: LazyShards) -> None:
+        # A process killed mid-write (a lost worker) leaves its temporary file: not published.
+        for leftover in stage.glob(".shard_*.tmp"):
+            leftover.unlink(missing_ok=True)
         counts, shape = [], None
         for index in range(pool.num_shards):
             part = load_file(str(stage / SHARD_FMT.format(index)))
@@ -186,6 +229,80 @@ class ShardedBundleDataset(AbstractVersionedDataset[Any, dict[str, torch.Tensor]
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "version": self._version}
+
+
+class ShardedBundlePart(AbstractDataset[LazyShards, PartReceipt]):
+    """One part of a :class:`ShardedBundleDataset` generation (see the module docstring).
+
+    `save` stages the part's shards (those not staged yet) in the bundle's staging folder, then
+    writes a receipt ``<filepath>.parts/part_<part>.json``; `load` returns the receipt, so the
+    node publishing the whole generation can depend on every part. Example catalog entry (one
+    factory serves every part; `filepath` is the bundle's)::
+
+        "synthetic_pool_part_{part}":
+          type: genaug.datasets.sharded_bundle.ShardedBundlePart
+          filepath: data/05_model_input/synthetic_pool
+          part: "{part}"
+    """
+
+    def __init__(self, *, filepath: str, part: str | int,
+                 metadata: dict[str, Any] | None = None) -> None:
+        """The part named `part` of the bundle at `filepath`."""
+        self._filepath, self._part = str(filepath), str(part)
+        if not self._part.replace("_", "").isalnum():
+            raise DatasetError(f"Invalid part name {part!r}: letters, digits and '_' only.")
+        self._bundle = ShardedBundleDataset(filepath=filepath)
+        self._receipt = Path(self._filepath + ".parts") / f"part_{self._part}.json"
+        self.metadata = metadata
+
+    @property
+    def receipt_path(self) -> Path:
+        """Where the part's receipt is written."""
+        return self._receipt
+
+    def save(self, data: LazyShards) -> None:
+        """Stage the part's missing shards, then record the part as done."""
+        if not isinstance(data, LazyShards):
+            raise DatasetError(f"{type(self).__name__} saves LazyShards, got {type(data)}.")
+        stage_shards(self._bundle.staging_dir(data.fingerprint), data)
+        receipt = {"fingerprint": data.fingerprint, "shards": list(data.shard_indices)}
+        self._receipt.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._receipt.with_name(f".{self._receipt.name}.{uuid.uuid4().hex}.tmp")
+        tmp.write_text(json.dumps(receipt))
+        os.replace(tmp, self._receipt)
+
+    def load(self) -> PartReceipt:
+        """The receipt of the part's last save."""
+        if not self._receipt.exists():
+            raise DatasetError(f"{self._receipt} does not exist: part {self._part} never ran.")
+        receipt = json.loads(self._receipt.read_text())
+        return PartReceipt(receipt["fingerprint"], tuple(receipt["shards"]))
+
+    def _exists(self) -> bool:
+        return self._receipt.exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._filepath, "part": self._part}
+
+
+def stage_shards(stage: Path, pool: LazyShards) -> None:
+    """Write every shard of `pool` not yet in `stage`, each atomically, one at a time.
+
+    A shard file that exists is complete (written under a temporary name, then renamed), so it
+    is reused without calling its maker: this is the resume, and how parts made by other
+    processes are picked up. Processes may stage different shards of one generation at once.
+    """
+    stage.mkdir(parents=True, exist_ok=True)
+    for index, make in zip(pool.shard_indices, pool.makers, strict=True):
+        target = stage / SHARD_FMT.format(index)
+        if target.exists():  # staged by an interrupted run or by a part of this generation
+            continue
+        shard = _check_bundle(make())
+        tmp = stage / f".{target.name}.{uuid.uuid4().hex}.tmp"
+        save_file({"images": shard["images"].contiguous(),
+                   "labels": shard["labels"].contiguous()}, str(tmp))
+        os.replace(tmp, target)
+        del shard  # at most one shard in memory while the next one is made
 
 
 def _check_bundle(bundle: Mapping[str, Any]) -> dict[str, torch.Tensor]:

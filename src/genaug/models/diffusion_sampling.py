@@ -1,7 +1,8 @@
 """Sample the synthetic pool shard by shard from a stored generator (closed set or pretrained).
 
 Every shard is seeded on its own (``derive_seed(seed, "pool", index)``), so any shard can be
-made alone, in any order, and a resumed pool equals an uninterrupted one. The pool's identity
+made alone, in any order, by any process, and a resumed or distributed pool (parts made on
+several Dask workers) equals an uninterrupted sequential one. The pool's identity
 (:func:`pool_fingerprint`) names the staged shards a resumed run may reuse.
 """
 
@@ -97,10 +98,11 @@ class PoolSampler:
                 images = self._pretrained(self.labels[lo:hi], shard_seed)
         self._done += hi - lo
         dt = time.perf_counter() - t0
+        # Shards may be made in any order and by several processes (pool parts), so the rate
+        # is this process's; the shards still to make are not known here.
         rate = self._done / (time.perf_counter() - self._start)
-        logger.info("pool shard %d/%d: %d images in %.1f s (%.2f images/s), ETA %.0f s",
-                    index + 1, self.num_shards, hi - lo, dt, (hi - lo) / dt,
-                    (self.total - hi) / rate)
+        logger.info("pool shard %d/%d: %d images in %.1f s (%.2f images/s, %.2f so far here)",
+                    index + 1, self.num_shards, hi - lo, dt, (hi - lo) / dt, rate)
         return {"images": images, "labels": self.labels[lo:hi].clone()}
 
     def _closed_set(self, labels: torch.Tensor, shard_seed: int) -> torch.Tensor:
@@ -127,10 +129,10 @@ class PoolSampler:
             x = D.sample_unet(unet, scheduler, labels[lo:hi], noise[lo:hi], steps=s.steps,
                               guidance_scale=s.guidance_scale, null_class=meta["null_class"],
                               device=self.device)
-            out.append(to_uint8(D.crop_images(x, pads)).cpu())
+            out.append(to_uint8(D.crop_images(x, pads)))  # stays on the device: no sync
             bar.update(out[-1].shape[0])
         bar.close()
-        return torch.cat(out)
+        return torch.cat(out).cpu()  # one device-to-host copy per shard
 
     def _pretrained(self, labels: torch.Tensor, shard_seed: int) -> torch.Tensor:
         """Prompt the pretrained pipeline per class and convert to the dataset's images."""

@@ -8,7 +8,7 @@ import torch
 from genaug.common.validation import ParameterError
 from genaug.models.classifier_training import predict
 from genaug.models.classifiers import build_classifier, unpack_states
-from genaug.pipelines.training.nodes import train_classifier
+from genaug.pipelines.training.nodes import SeedSlot, combine_seeds, train_classifier
 from genaug.schemas.training import TrainingParams
 from tests.pipelines.training.helpers import conf_params, names, patterns, training_params
 
@@ -127,3 +127,32 @@ def test_class_names_must_list_two_classes(class_names):
     with pytest.raises(ParameterError, match="class_names"):
         train_classifier(patterns(2, 4), patterns(2, 4), class_names, None,
                          training_params({"strategy": "real_only"}), 0, "cpu")
+
+
+def test_seed_slots_combined_equal_one_node_training_every_seed():
+    """Seeds split over slots (as Dask tasks) give the same weights and history as one node."""
+    over = {"strategy": "real_augmented", "seeds": [5, 0, 2], "epochs": 1}
+    params = training_params(over)
+    real, synthetic, reserve = patterns(20, 4, seed=1), patterns(10, 4, seed=2), \
+        patterns(15, 4, seed=3)
+    whole, history = _train(over)
+    slots = [SeedSlot(j, 2).train(real, reserve, names(4), synthetic, params, 7, "cpu")
+             for j in range(2)]
+    assert sorted(slots[1][1]["runs"]) == ["0"]  # slot 1 of 2: the second seed only
+    packed, combined = combine_seeds(params, *(w for w, _ in slots), *(h for _, h in slots))
+    assert list(packed) == list(whole)
+    assert all(torch.equal(packed[key], whole[key]) for key in whole)
+    for run in (*combined["runs"].values(), *history["runs"].values()):  # timings differ
+        run.pop("seconds")
+        for phase in run["phases"]:
+            phase.pop("seconds")
+    assert combined == history
+    with pytest.raises(ValueError, match="trained seeds"):
+        combine_seeds(params, slots[0][0], slots[0][1])
+
+
+def test_a_slot_beyond_the_seeds_trains_nothing():
+    params = training_params({"strategy": "real_only", "seeds": [0]})
+    packed, history = SeedSlot(2, 3).train(patterns(20, 4, seed=1), patterns(15, 4, seed=3),
+                                           names(4), None, params, 7, "cpu")
+    assert packed == {} and history["runs"] == {}

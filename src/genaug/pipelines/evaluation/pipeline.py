@@ -16,7 +16,7 @@ def create_template() -> Pipeline:
                         "params:evaluation", "params:training", "params:seed", "params:device"],
                 outputs="metrics",
                 name="evaluate_classifier",
-                tags=["evaluation"],
+                tags=["evaluation", "gpu"],  # "gpu": claims a GPU under the DaskRunner
             )
         ]
     )
@@ -32,7 +32,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                         "params:evaluation", "params:seed", "params:device"],
                 outputs="evaluator",
                 name="train_evaluator",
-                tags=["evaluation"],
+                tags=["evaluation", "gpu"],
             )
         ],
         namespace="evaluation",

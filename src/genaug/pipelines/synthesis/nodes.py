@@ -1,9 +1,12 @@
 """Synthesis nodes: train (or reference) a generator, sample a sharded pool, draw a sample grid.
 
-The pool node returns :class:`LazyShards` (one maker per shard); the ``ShardedBundleDataset``
-in the catalog computes and stages each shard, reuses shards staged by an interrupted run with
-the same fingerprint, and publishes the version atomically after the last one (see
-``genaug.datasets.sharded_bundle``). The engines live in ``genaug.models.diffusion*``.
+The pool is made in parts (:class:`PoolPart`, one node each): a part returns its share of the
+pool's :class:`LazyShards` and its ``ShardedBundlePart`` catalog entry computes and stages those
+shards. The pool node (:func:`generate_synthetic_pool`, after every part) returns the whole
+generation; the ``ShardedBundleDataset`` finds its shards staged, makes any that are not (all
+of them when the parts are in-memory datasets), and publishes the version atomically (see
+``genaug.datasets.sharded_bundle``). Shards are seeded one by one, so the pool is the same bit
+for bit however it is split. The engines live in ``genaug.models.diffusion*``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from matplotlib.figure import Figure
 from genaug.common.bundles import Bundle, validate_bundle
 from genaug.common.device import resolve_device
 from genaug.common.validation import ParameterError
-from genaug.datasets.sharded_bundle import LazyShards
+from genaug.datasets.sharded_bundle import LazyShards, PartReceipt
 from genaug.fingerprints import depends_on
 from genaug.models import diffusion as D
 from genaug.models.diffusion_sampling import PoolSampler, pool_per_class
@@ -43,11 +46,51 @@ def train_generator(real_train: Bundle, class_names: list[str], params: Synthesi
     return train_closed_set(real["images"], real["labels"], class_names, params, seed, dev)
 
 
-@depends_on(params=("generator", "num_threads", "sampling", "pool", "pretrained"))
+# What the pool's shards depend on (the parts and the pool node read the same keys).
+_POOL_KEYS = ("generator", "num_threads", "sampling", "pool", "pretrained")
+
+
+class PoolPart:
+    """Part `index` of `parts` of the synthetic pool; its node function is `generate`."""
+
+    def __init__(self, index: int, parts: int) -> None:
+        if not 0 <= index < parts:
+            raise ValueError(f"part {index} of {parts} does not exist")
+        self.index, self.parts = index, parts
+
+    @depends_on(params=_POOL_KEYS)
+    def generate(self, generator: dict[str, torch.Tensor], real_train: Bundle,
+                 class_names: list[str], params: SynthesisParams, seed: int,
+                 device: str) -> LazyShards:
+        """This part's shards of the pool, lazy: made when its catalog entry saves them."""
+        pool = _lazy_pool(generator, real_train, class_names, params, seed, device)
+        part = pool.part(self.index, self.parts)
+        logger.info("pool part %d/%d: shards %s of %d", self.index + 1, self.parts,
+                    list(part.shard_indices), pool.num_shards)
+        return part
+
+
+@depends_on(params=_POOL_KEYS)
 def generate_synthetic_pool(generator: dict[str, torch.Tensor], real_train: Bundle,
                             class_names: list[str], params: SynthesisParams, seed: int,
-                            device: str) -> LazyShards:
-    """The class-balanced synthetic pool as lazy, resumable shards (made when saved)."""
+                            device: str, *parts: LazyShards | PartReceipt) -> LazyShards:
+    """The class-balanced synthetic pool as lazy, resumable shards (made when saved).
+
+    `parts` (what the part nodes staged) only order this node after them: shards they staged
+    are reused when the pool is saved; a part made for another generation is reported.
+    """
+    pool = _lazy_pool(generator, real_train, class_names, params, seed, device)
+    stale = sum(part.fingerprint != pool.fingerprint for part in parts)
+    if stale:
+        logger.warning("%d of %d pool parts were staged for another generation than %s: "
+                       "their shards are made while the pool is saved", stale, len(parts),
+                       pool.fingerprint)
+    return pool
+
+
+def _lazy_pool(generator: dict[str, torch.Tensor], real_train: Bundle, class_names: list[str],
+               params: SynthesisParams, seed: int, device: str) -> LazyShards:
+    """The whole pool's generation: its fingerprint and one shard maker per shard."""
     dev = resolve_device(device)
     real = _check_real(real_train, class_names)
     meta = D.decode_meta(generator)

@@ -1,16 +1,40 @@
-"""Synthesis pipeline: generator -> sharded synthetic pool -> sample grid."""
+"""Synthesis pipeline: generator -> pool parts -> sharded synthetic pool -> sample grid."""
 
 from kedro.pipeline import Node, Pipeline
 
 from genaug.pipelines.synthesis.nodes import (
+    PoolPart,
     generate_synthetic_pool,
     plot_generator_samples,
     train_generator,
 )
 
+# The pool is made by this many independent part nodes (shards i, i + POOL_PARTS, ...), so up
+# to POOL_PARTS workers sample at once and a lost worker costs one part. A constant, because a
+# pipeline's nodes are fixed before parameters are read; changing it changes no image (shards
+# are seeded one by one), only how the work is split.
+POOL_PARTS = 8
+# What the part nodes write (catalog factory "synthetic_pool_part_{part}": ShardedBundlePart).
+POOL_PART_OUTPUTS = tuple(f"synthetic_pool_part_{index}" for index in range(POOL_PARTS))
+_SAMPLING_INPUTS = ["generator", "real_train", "class_names", "params:synthesis", "params:seed",
+                    "params:device"]
+
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Build the synthesis pipeline: nodes grouped as "synthesis.*", datasets keep their names."""
+    """Build the synthesis pipeline: nodes grouped as "synthesis.*", datasets keep their names.
+
+    Nodes tagged "gpu" want an accelerator (`genaug.runner.DaskRunner` gives each one GPU).
+    """
+    parts = [
+        Node(
+            func=PoolPart(index, POOL_PARTS).generate,
+            inputs=_SAMPLING_INPUTS,
+            outputs=name,
+            name=f"generate_pool_part_{index}",
+            tags=["gpu"],
+        )
+        for index, name in enumerate(POOL_PART_OUTPUTS)
+    ]
     return Pipeline(
         [
             Node(
@@ -19,13 +43,16 @@ def create_pipeline(**kwargs) -> Pipeline:
                         "params:device"],
                 outputs="generator",
                 name="train_generator",
+                tags=["gpu"],
             ),
+            *parts,
             Node(
                 func=generate_synthetic_pool,
-                inputs=["generator", "real_train", "class_names", "params:synthesis",
-                        "params:seed", "params:device"],
+                inputs=[*_SAMPLING_INPUTS, *POOL_PART_OUTPUTS],
                 outputs="synthetic_pool",
                 name="generate_synthetic_pool",
+                # Publishes what the parts staged, but samples any shard they did not.
+                tags=["gpu"],
             ),
             Node(
                 func=plot_generator_samples,

@@ -1,5 +1,10 @@
-"""Training node: an arm's classifiers (one per seed) from real and synthetic (or extra real)
-images; the engine is `genaug.models.classifier_training`."""
+"""Training nodes: an arm's classifiers (one per seed) from real and synthetic (or extra real)
+images; the engine is `genaug.models.classifier_training`.
+
+An arm's seeds are trained by :class:`SeedSlot` nodes (slot j trains seeds[j::slots]), so
+seeds run as independent tasks under the DaskRunner; :func:`combine_seeds` joins the slots'
+weights and histories into what one node training every seed would have saved (each seed is
+seeded on its own, so the split changes no number)."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import torch
 from genaug.common.bundles import Bundle, BundleError, validate_bundle
 from genaug.common.device import resolve_device
 from genaug.common.validation import ParameterError
+from genaug.fingerprints import depends_on
 from genaug.models.classifier_training import draw_extra_real, set_num_threads, train_seeds
 from genaug.models.classifiers import num_classes_of, pack_states
 from genaug.schemas.training import TrainingParams
@@ -81,3 +87,43 @@ def train_classifier(real_train: Bundle, real_reserve: Bundle, class_names: list
         "runs": runs,
     }
     return pack_states(states), history
+
+
+class SeedSlot:
+    """Slot `index` of `slots` of an arm's seeds (seeds[index::slots]); its node is `train`."""
+
+    def __init__(self, index: int, slots: int) -> None:
+        if not 0 <= index < slots:
+            raise ValueError(f"seed slot {index} of {slots} does not exist")
+        self.index, self.slots = index, slots
+
+    def train(self, real_train: Bundle, real_reserve: Bundle, class_names: list[str],
+              synthetic_kept: Bundle | None, params: TrainingParams, seed: int,
+              device: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Train this slot's seeds (none when the arm has fewer seeds than slots)."""
+        mine = params.model_copy(update={"seeds": params.seeds[self.index::self.slots]})
+        return train_classifier(real_train, real_reserve, class_names, synthetic_kept, mine,
+                                seed, device)
+
+
+@depends_on(params=("seeds",))
+def combine_seeds(params: TrainingParams, *slots: dict[str, Any]
+                  ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Join the seed slots' (weights, history) pairs, given as weights..., histories...
+
+    The result has every seed of `params.seeds`, in their order, as one training node would
+    have saved it.
+    """
+    if len(slots) % 2:
+        raise ValueError(f"combine_seeds takes weights and histories in pairs, got {len(slots)}")
+    weights, histories = slots[: len(slots) // 2], slots[len(slots) // 2:]
+    packed = {key: value for part in weights for key, value in part.items()}
+    runs = {key: run for history in histories for key, run in history["runs"].items()}
+    if sorted(runs) != sorted(str(s) for s in params.seeds):
+        raise ValueError(f"the seed slots trained seeds {sorted(runs)}, training.seeds is "
+                         f"{params.seeds}: rerun the arm's train_classifier_seeds_* nodes")
+    order = [f"seed{s}/" for s in params.seeds]
+    packed = {key: packed[key] for prefix in order for key in packed if key.startswith(prefix)}
+    history = {**histories[0], "seeds": list(params.seeds),
+               "runs": {str(s): runs[str(s)] for s in params.seeds}}
+    return packed, history
