@@ -42,7 +42,7 @@ test-all: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 
-## bench: run the benchmarks in order (results in benchmarks/results/*.md; ~65 min on 2 idle CPU cores)
+## bench: run the benchmarks in order (results in benchmarks/results/*.md; ~80 min on 2 idle CPU cores)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_sampling.py
@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_scaling.py
 	$(PY) benchmarks/bench_pipeline.py --pipeline ablation_threshold --env base --rerun-drop 0.15
 	$(PY) benchmarks/bench_reruns.py --env base
+	$(PY) benchmarks/bench_dask.py --configs test,mid
 
 viz: $(STAMP)
 	$(VENV)/bin/kedro viz run --no-browser $(ENV_FLAG)
