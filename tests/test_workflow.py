@@ -122,7 +122,7 @@ def test_notebook_after_only_the_threshold_ablation_shows_it_and_names_the_other
     assert "| drop_30 " in text  # the threshold table
     assert "`kedro run --pipeline ablation_training --env test` produces them" in text
     assert "ablation_threshold --env test" not in text  # its results exist: no note
-    assert len(images(notebook)) == 2  # threshold plot, per-class Top-1
+    assert len(images(notebook)) == 3  # threshold plot, its exchange-rate plot, per-class Top-1
 
 
 def test_notebook_on_an_environment_without_results_names_the_commands(

@@ -184,7 +184,7 @@ def _exchange(m: Mapping[str, Any], gain: Comparison | None,
     x, y = curve
     e = equivalent_real(gain.diff_pp, x, y)
     low = high = None
-    if gain.low_pp is not None and gain.high_pp is not None:
+    if e.value is not None and gain.low_pp is not None and gain.high_pp is not None:
         start = monotone_curve(x, y)[1][0]
         low = 0.0 if gain.low_pp <= start else equivalent_real(gain.low_pp, x, y).value
         high = equivalent_real(gain.high_pp, x, y).value
@@ -258,11 +258,12 @@ def results_markdown(table: pd.DataFrame, comparisons: pd.DataFrame,
         "arm adding as many real images as the arm adds synthetic ones (IR = 1: a synthetic "
         "image is worth a real one; blank when not defined). E = the extra real images that "
         "give the same gain on the real-augmentation curve (monotone PCHIP interpolation; its "
-        "CI is the gain's CI mapped through the curve, curve noise not included; '>' = beyond "
-        "the curve); synth per real = n_synthetic / E. FID/IS are computed with the named "
-        "feature extractor on the set in 'FID/IS on' (the baseline row: the unfiltered pool); "
-        "real FID / IS: a set of real images (from real_reserve) of the same size and class "
-        "counts against the same reference: the best a generator can reach here.",
+        "CI is the gain's CI mapped through the curve, curve noise not included; a lower end "
+        "below the curve is 0, '>' = above it); synth per real = n_synthetic / E. FID/IS are "
+        "computed with the named feature extractor on the set in 'FID/IS on' (the baseline "
+        "row: the unfiltered pool); real FID / IS: a set of real images (from real_reserve) of "
+        "the same size and class counts against the same reference: the best a generator can "
+        "reach here.",
         "",
         *notes,
         *([""] if notes else []),
@@ -427,16 +428,21 @@ def plot_exchange_rate(table: pd.DataFrame) -> Figure:
         xerr = [[e - low if _finite(low) else 0.0], [high - e if _finite(high) else 0.0]]
         ax.errorbar([e], [row["gain_pp"]], xerr=xerr, fmt="s", capsize=3,
                     label=f"{row['label']}: {row['n_synthetic']:.0f} synthetic ≈ {e:.0f} real")
-    unplaced = [f"{r['label']} ({r['exchange_note']})" for r in table.to_dict("records")
+    unplaced = [f"{r['label']}: {r['exchange_note']}" for r in table.to_dict("records")
                 if isinstance(r["exchange_note"], str)]
     if unplaced:
-        ax.text(0.01, 0.01, "not on the curve: " + "; ".join(unplaced), transform=ax.transAxes,
-                fontsize=7, va="bottom", wrap=True)
+        ax.text(0.01, 0.01, "\n".join(["not on the curve:", *map(_short, unplaced)]),
+                transform=ax.transAxes, fontsize=7, va="bottom")
     ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
     ax.set(title="Exchange rate: synthetic arms on the real-augmentation curve",
            xlabel="extra real images added (from real_reserve)", ylabel="Top-1 gain (pp)")
     ax.legend(fontsize=7, loc="upper left")
     return fig
+
+
+def _short(text: str, width: int = 110) -> str:
+    """`text` cut to `width` characters (a plot annotation stays inside its axes)."""
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _fid_set(arm: str, strategy: Any) -> str:
