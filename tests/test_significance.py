@@ -56,12 +56,21 @@ def test_one_seed_uses_exact_mcnemar_over_test_images() -> None:
     assert c.n == 1 and c.test == "exact McNemar over 100 test images (1 seed)"
     assert c.diff_pp == pytest.approx(8.0)
     assert c.p_value == pytest.approx(stats.binomtest(10, 12, 0.5).pvalue)  # 0.0386
-    se = ((12 / 100 - 0.08 ** 2) / 100) ** 0.5
-    assert c.low_pp == pytest.approx(100 * (0.08 - 1.959964 * se), rel=1e-4)
-    same = paired_comparison("a", "b", {0: 0.6}, {0: 0.6}, {0: ref}, {0: ref})
-    assert (same.diff_pp, same.low_pp, same.high_pp, same.p_value) == (0.0, 0.0, 0.0, 1.0)
+    assert c.low_pp < 8.0 < c.high_pp and c.low_pp > 0  # distinguishable, as McNemar says
     with pytest.raises(ValueError, match="same real_test images"):
         paired_comparison("a", "b", {0: 0.6}, {0: 0.6}, {0: ref[:50]}, {0: ref})
+
+
+def test_one_seed_interval_keeps_a_width_when_two_models_agree_on_every_image() -> None:
+    # 50 of 100 right, the same images: Newcombe's interval is +-2w/sqrt(n), w the Wilson
+    # half-width of 50/100 (phi = 1 - 2/n after the continuity correction).
+    same = [1] * 50 + [0] * 50
+    c = paired_comparison("a", "b", {0: 0.5}, {0: 0.5}, {0: same}, {0: same})
+    low, high = stats.binomtest(50, 100).proportion_ci(0.95, method="wilson")
+    w = (high - low) / 2
+    assert (c.diff_pp, c.p_value) == (0.0, 1.0)
+    assert (c.low_pp, c.high_pp) == (pytest.approx(-100 * 2 * w / 10),
+                                     pytest.approx(100 * 2 * w / 10))
 
 
 def test_unpaired_or_unsaved_is_stated() -> None:

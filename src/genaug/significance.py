@@ -8,8 +8,10 @@ DESIGN.md), so two arms are compared on the seeds they have in common:
   (`scipy.stats.ttest_rel`), with the t confidence interval of the mean difference.
 - **1 common seed**: the seeds cannot say anything, so the test images are the replicates:
   an exact McNemar test (a two-sided binomial test on the discordant images, `scipy.stats.
-  binomtest`) and a Wald interval for the difference of paired proportions. It measures the
-  noise of the test set only, not that of training (one trained model per arm).
+  binomtest`) and Newcombe's (1998, method 10) score interval for the difference of paired
+  proportions, built from the two Wilson intervals (it keeps a width when the two models agree
+  on every image, where a Wald interval collapses to a point). It measures the noise of the
+  test set only, not that of training (one trained model per arm).
 
 A test is undefined (p None, with a note) when the differences do not vary across seeds but are
 not all zero (the t statistic is infinite), or when there is nothing to pair.
@@ -113,24 +115,44 @@ def _paired_t(arm: str, reference: str, a: list[float], b: list[float],
 
 def _mcnemar(arm: str, reference: str, arm_correct: Sequence[int],
              reference_correct: Sequence[int], confidence: float) -> Comparison:
-    """Exact McNemar test and Wald interval over the paired test images of one seed."""
+    """Exact McNemar test and Newcombe's paired score interval over the test images of a seed."""
     a = np.asarray(arm_correct, dtype=bool)
     b = np.asarray(reference_correct, dtype=bool)
     if a.shape != b.shape or a.size == 0:
         raise ValueError(f"Per-image correctness of '{arm}' ({a.size} images) and "
                          f"'{reference}' ({b.size}) must cover the same real_test images.")
     total = int(a.size)
-    only_arm, only_ref = int((a & ~b).sum()), int((~a & b).sum())
-    diff = (only_arm - only_ref) / total
-    test = f"exact McNemar over {total} test images (1 seed)"
+    both, only_arm = int((a & b).sum()), int((a & ~b).sum())
+    only_ref, neither = int((~a & b).sum()), int((~a & ~b).sum())
+    low, high = _newcombe_paired(both, only_arm, only_ref, neither, confidence)
     discordant = only_arm + only_ref
-    if discordant == 0:
-        return Comparison(arm, reference, 1, 0.0, 0.0, 0.0, 1.0, test)
-    p_value = float(stats.binomtest(only_arm, discordant, 0.5).pvalue)
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
-    se = math.sqrt(max(discordant / total - diff ** 2, 0.0) / total)
-    return Comparison(arm, reference, 1, 100 * diff, 100 * (diff - z * se),
-                      100 * (diff + z * se), p_value, test)
+    p_value = float(stats.binomtest(only_arm, discordant, 0.5).pvalue) if discordant else 1.0
+    return Comparison(arm, reference, 1, 100 * (only_arm - only_ref) / total, 100 * low,
+                      100 * high, p_value, f"exact McNemar over {total} test images (1 seed)")
+
+
+def _newcombe_paired(both: int, only_1: int, only_2: int, neither: int, confidence: float
+                     ) -> tuple[float, float]:
+    """Newcombe's method-10 interval for p1 − p2 of paired proportions (fractions).
+
+    p1 = (both + only_1) / n, p2 = (both + only_2) / n; Wilson intervals of each combined with
+    the continuity-corrected phi correlation of the 2×2 table.
+    """
+    n = both + only_1 + only_2 + neither
+    hits_1, hits_2 = both + only_1, both + only_2
+    p1, p2 = hits_1 / n, hits_2 / n
+    l1, u1 = stats.binomtest(hits_1, n).proportion_ci(confidence, method="wilson")
+    l2, u2 = stats.binomtest(hits_2, n).proportion_ci(confidence, method="wilson")
+    margins = hits_1 * (n - hits_1) * hits_2 * (n - hits_2)
+    cross = both * neither - only_1 * only_2
+    corrected = cross - n / 2 if cross > n / 2 else min(cross, 0)
+    phi = corrected / math.sqrt(margins) if margins else 0.0
+    diff = p1 - p2
+    below = math.sqrt(max((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2,
+                          0.0))
+    above = math.sqrt(max((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2,
+                          0.0))
+    return max(-1.0, diff - below), min(1.0, diff + above)
 
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
