@@ -34,6 +34,8 @@ from genaug.significance import Comparison, holm, mean_ci, paired_comparison
 BASELINE = "baseline"
 REAL_AUGMENTED = "real_augmented"
 SYNTHETIC_STRATEGIES = ("joint", "sequential")
+# Synthetic arms on the exchange-rate plot (green is the real-augmentation curve's).
+_ARM_COLORS = ["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:pink"]
 
 COLUMNS = [
     "arm", "label", "role", "strategy", "drop_fraction", "n_real", "n_synthetic", "n_extra_real",
@@ -77,6 +79,9 @@ def build_results_table(report: AblationReport, **inputs: Mapping[str, Any]
     for arm, m in metrics.items():
         summary = inputs.get(f"{arm}__filter") or {}
         estimate = mean_ci(m["top1"], report.confidence)
+        # A t interval of an accuracy can pass 0 or 1 with few seeds: shown within [0, 1].
+        top1_low = None if estimate.low is None else max(0.0, estimate.low)
+        top1_high = None if estimate.high is None else min(1.0, estimate.high)
         gain, p_holm = vs_base.get(arm, (references.get(arm), None))
         tested = arm in vs_base
         rows.append({
@@ -93,8 +98,8 @@ def build_results_table(report: AblationReport, **inputs: Mapping[str, Any]
                                                                       strict=True)),
             "top1_mean": m["top1_mean"],
             "top1_std": m.get("top1_std"),
-            "top1_ci_low": estimate.low,
-            "top1_ci_high": estimate.high,
+            "top1_ci_low": top1_low,
+            "top1_ci_high": top1_high,
             "gain_pp": absolute_gain(m["top1_mean"], base["top1_mean"]),
             "gain_ci_low": gain.low_pp if gain else None,
             "gain_ci_high": gain.high_pp if gain else None,
@@ -252,18 +257,18 @@ def results_markdown(table: pd.DataFrame, comparisons: pd.DataFrame,
         "",
         f"n = seeds per arm ({'/'.join(map(str, seeds))}); Top-1 on the real test split, mean "
         f"and Student-t {level} CI over seeds (none for n = 1). gain = Top-1(arm) − "
-        "Top-1(baseline) in percentage points, paired by seed: a paired t-test over seeds, or "
-        "with one seed an exact McNemar test over the test images (measuring test-set noise "
-        "only, not training noise). IR = gain(arm) / gain(real_augmented), the real-augmented "
-        "arm adding as many real images as the arm adds synthetic ones (IR = 1: a synthetic "
-        "image is worth a real one; blank when not defined). E = the extra real images that "
-        "give the same gain on the real-augmentation curve (monotone PCHIP interpolation; its "
-        "CI is the gain's CI mapped through the curve, curve noise not included; a lower end "
-        "below the curve is 0, '>' = above it); synth per real = n_synthetic / E. FID/IS are "
-        "computed with the named feature extractor on the set in 'FID/IS on' (the baseline "
-        "row: the unfiltered pool); real FID / IS: a set of real images (from real_reserve) of "
-        "the same size and class counts against the same reference: the best a generator can "
-        "reach here.",
+        "Top-1(baseline) in percentage points, paired by seed: a paired t-test over seeds, or"
+        " with one seed an exact McNemar test and Newcombe's paired score interval over the "
+        "test images (measuring test-set noise only, not training noise). IR = gain(arm) / "
+        "gain(real_augmented), the real-augmented arm adding as many real images as the arm "
+        "adds synthetic ones (IR = 1: a synthetic image is worth a real one; blank when not "
+        "defined). E = the extra real images that give the same gain on the real-augmentation"
+        " curve (monotone PCHIP interpolation; its CI is the gain's CI mapped through the "
+        "curve, curve noise not included; a lower end below the curve is 0, '>' = above it); "
+        "synth per real = n_synthetic / E. FID/IS are computed with the named feature "
+        "extractor on the set in 'FID/IS on' (the baseline row: the unfiltered pool); real "
+        "FID / IS: a set of real images (from real_reserve) of the same size and class counts"
+        " against the same reference: the best a generator can reach here.",
         "",
         *notes,
         *([""] if notes else []),
@@ -398,7 +403,9 @@ def plot_strategies(table: pd.DataFrame) -> Figure:
             label += f"\nIR {row['improvement_ratio']:.2f}"
         if _finite(row["equivalent_real"]):
             label += f"\nE {row['equivalent_real']:.0f}"
-        ax.text(i, row["gain_pp"], label, ha="center", va="bottom", fontsize=8)
+        top = row["gain_ci_high"] if _finite(row["gain_ci_high"]) else row["gain_pp"]
+        ax.text(i, max(top, row["gain_pp"], 0.0), label, ha="center", va="bottom", fontsize=8)
+    ax.margins(y=0.15)  # room for the labels above the highest interval
     ax.set_xticks(list(x), arms["label"], rotation=20, ha="right")
     n = "/".join(map(str, sorted(set(table["n_seeds"].astype(int)))))
     ax.set(title=f"Training strategy ablation: gain over real only (95 % CI, n = {n})",
@@ -422,12 +429,14 @@ def plot_exchange_rate(table: pd.DataFrame) -> Figure:
         ax.plot(dense, PchipInterpolator(xs, ys)(dense), color="tab:green", alpha=0.6,
                 label="monotone PCHIP")
     placed = table[table["equivalent_real"].map(_finite)]
-    for row in placed.to_dict("records"):
+    for row, color in zip(placed.to_dict("records"), _ARM_COLORS * len(placed), strict=False):
         low, high = row["equivalent_real_ci_low"], row["equivalent_real_ci_high"]
         e = row["equivalent_real"]
         xerr = [[e - low if _finite(low) else 0.0], [high - e if _finite(high) else 0.0]]
-        ax.errorbar([e], [row["gain_pp"]], xerr=xerr, fmt="s", capsize=3,
-                    label=f"{row['label']}: {row['n_synthetic']:.0f} synthetic ≈ {e:.0f} real")
+        ci = _with_ci(e, low, high, "{:.0f}", open_high=True).removeprefix(f"{e:.0f} ")
+        ax.errorbar([e], [row["gain_pp"]], xerr=xerr, fmt="s", capsize=3, color=color,
+                    label=f"{row['label']}: {row['n_synthetic']:.0f} synthetic ≈ {e:.0f} real "
+                          f"{ci}".rstrip())
     unplaced = [f"{r['label']}: {r['exchange_note']}" for r in table.to_dict("records")
                 if isinstance(r["exchange_note"], str)]
     if unplaced:
