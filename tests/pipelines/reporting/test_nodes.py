@@ -153,3 +153,14 @@ def test_threshold_plot_comparison_names_and_missing_baseline() -> None:
     assert table.loc[1, "exchange_note"] == "no real-augmentation curve in this run"
     with pytest.raises(ValueError, match="needs a 'baseline' arm"):
         build_results_table(AblationReport(title="t"), drop_10__metrics=_metrics("joint", 0.81))
+
+
+def test_a_pair_may_name_a_curve_arm() -> None:
+    # joint gains +2 pp on every seed, as the curve's 200-image arm: no difference, p = 1.
+    report = AblationReport(title="t", comparisons=[["drop_20", "real_curve_2"]])
+    _, comparisons = build_results_table(
+        report, baseline__metrics=_metrics("real_only", 0.80),
+        drop_20__metrics=_metrics("joint", 0.82, n_syn=2400), **_curve())
+    row = comparisons.iloc[-1]
+    assert (row["arm"], row["reference"], row["diff_pp"], row["p_value"]) == (
+        "drop_20", "real_curve_2", pytest.approx(0.0), 1.0)

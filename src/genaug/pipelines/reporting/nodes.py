@@ -67,7 +67,7 @@ def build_results_table(report: AblationReport, **inputs: Mapping[str, Any]
     metrics = {arm: inputs[f"{arm}__metrics"] for arm in arms}
     metrics.update({arm: inputs[f"{arm}__curve"] for arm in curve_arms})
     base = metrics[BASELINE]
-    comparisons = _comparisons({arm: metrics[arm] for arm in arms}, report)
+    comparisons = _comparisons(arms, metrics, report)
     adjusted = holm([c.p_value for c in comparisons])
     vs_base = {c.arm: (c, p) for c, p in zip(comparisons, adjusted, strict=True)
                if c.reference == BASELINE}
@@ -128,10 +128,11 @@ def build_results_table(report: AblationReport, **inputs: Mapping[str, Any]
     return table, tested_table
 
 
-def _comparisons(metrics: Mapping[str, Mapping[str, Any]], report: AblationReport
-                 ) -> list[Comparison]:
-    """Every arm vs the baseline, then the configured pairs (arm − reference)."""
-    pairs = [(arm, BASELINE) for arm in metrics if arm != BASELINE]
+def _comparisons(arms: list[str], metrics: Mapping[str, Mapping[str, Any]],
+                 report: AblationReport) -> list[Comparison]:
+    """Every tested arm vs the baseline, then the configured pairs (arm − reference, which may
+    name a curve arm)."""
+    pairs = [(arm, BASELINE) for arm in arms if arm != BASELINE]
     for arm, reference in report.comparisons:
         missing = [a for a in (arm, reference) if a not in metrics]
         if missing:
