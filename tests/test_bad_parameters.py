@@ -47,6 +47,18 @@ CASES: list[tuple[dict[str, Any], str]] = [
     # a default that every arm overrides is still validated
     ({"training": {"strategy": "mixed"}}, "training.strategy"),
     ({"filter": {"drop_fraction": 2.0}}, "filter.drop_fraction"),
+    # the real-augmentation curve: increasing, within the reserve, only on the curve arms
+    ({"real_curve_2": {"training": {"extra_real_per_class": 1}}},
+     r"real_curve_2\.training\.extra_real_per_class"),
+    ({"real_curve_5": {"training": {"extra_real_per_class": 9}}},
+     r"data_processing\.reserve_per_class"),
+    ({"drop_10": {"training": {"extra_real_per_class": 3}}},
+     r"drop_10\.training\.extra_real_per_class"),
+    ({"real_curve_1": {"training": {"strategy": "joint"}}}, r"real_curve_1\.training\.strategy"),
+    # reports name arms of their own ablation
+    ({"reporting": {"threshold": {"comparisons": [["drop_10", "sequential"]]}}},
+     r"reporting\.threshold\.comparisons"),
+    ({"reporting": {"training": {"confidence": 95}}}, r"reporting\.training\.confidence"),
     # evaluation
     ({"evaluation": {"feature_extractor": "clip"}}, r"(\w+\.)?evaluation\.feature_extractor"),
     ({"evaluation": {"fid_reference": "imagenet"}}, r"(\w+\.)?evaluation\.fid_reference"),

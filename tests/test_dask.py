@@ -34,7 +34,7 @@ from mlflow.tracking import MlflowClient
 
 from genaug.hooks import FINGERPRINTS
 from genaug.models.clip_scoring import pixel_sums
-from genaug.pipelines.ablations import create_pipelines
+from genaug.pipelines.ablations import REAL_CURVE_ARMS, create_pipelines
 from genaug.pipelines.synthesis.pipeline import POOL_PARTS
 from genaug.runner import GPU_TAG, DaskRunner, InMemoryTransferError, local_cluster
 
@@ -42,7 +42,8 @@ from .conftest import KedroProject, make_project
 
 THREADS = 2  # torch threads of every run here (sequential in this process, every Dask task)
 ABLATIONS = ("ablation_threshold", "ablation_training")
-ARMS = ("baseline", "drop_10", "drop_20", "drop_30", "joint", "sequential", "real_augmented")
+ARMS = ("baseline", "drop_10", "drop_20", "drop_30", "sequential", "real_augmented",
+        *REAL_CURVE_ARMS)
 PARTS = {f"synthesis.generate_pool_part_{index}" for index in range(POOL_PARTS)}
 # A longer pool (32 shards of 2 images, 10 steps) so a worker can be killed mid-part.
 LONG_POOL = {"synthesis": {"pool": {"multiple_of_real": 2, "shard_size": 2},
@@ -168,7 +169,7 @@ def test_reports_show_nodes_spread_over_workers_and_gpu_claims(distributed: Dist
     training = pipelines["ablation_training"]
     claimed = {r.node for r in distributed.runners["ablation_training"].reports if r.resources}
     assert claimed == {n.name for n in training.nodes if GPU_TAG in n.tags}
-    assert PARTS | {"synthesis.train_generator", "joint.train_classifier_seeds_0",
+    assert PARTS | {"synthesis.train_generator", "sequential.train_classifier_seeds_0",
                     "evaluation.train_evaluator"} <= claimed
 
 

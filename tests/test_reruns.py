@@ -15,7 +15,7 @@ import yaml
 
 import genaug.fingerprints as fingerprints
 from genaug.hooks import FINGERPRINTS
-from genaug.pipelines.ablations import create_pipelines
+from genaug.pipelines.ablations import REAL_CURVE_ARMS, create_pipelines
 from genaug.pipelines.synthesis.pipeline import POOL_PARTS
 from genaug.pipelines.training.pipeline import SEED_SLOTS
 
@@ -26,7 +26,11 @@ TRAIN = (*(f"train_classifier_seeds_{slot}" for slot in range(SEED_SLOTS)), "com
 ARM_NODES = {f"{arm}.{name}" for arm in ARMS
              for name in ("filter_pool", "plot_filter_grid", *TRAIN, "evaluate_classifier")
              } | {f"baseline.{name}" for name in (*TRAIN, "evaluate_classifier")}
-REPORT = {f"reporting.threshold_{name}" for name in ("results_table", "results_markdown", "plot")}
+# The real-augmentation curve (part of both ablations): it reads real images only.
+CURVE_NODES = {f"{arm}.{name}" for arm in REAL_CURVE_ARMS
+               for name in ("draw_extra_real", *TRAIN, "evaluate_classifier")}
+REPORT = {f"reporting.threshold_{name}"
+          for name in ("results_table", "results_markdown", "plot", "exchange_plot")}
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +94,8 @@ def test_classifier_engine_edit_reruns_every_classifier_and_what_follows(
                                    "filtering": {"report_max_per_class": 3,
                                                  "score_batch_size": 7}})
     classifiers = {n for n in ARM_NODES if n.endswith((*TRAIN, "evaluate_classifier"))}
-    assert ran == classifiers | {"evaluation.train_evaluator"} | REPORT
+    # The curve's draws are redone too: they live in the edited engine.
+    assert ran == classifiers | CURVE_NODES | {"evaluation.train_evaluator"} | REPORT
     plan = "\n".join(r.getMessage() for r in caplog.records)
     assert "code changed: genaug.models.classifier_training" in plan
 

@@ -99,12 +99,15 @@ def test_each_kedro_run_is_a_parent_with_a_child_per_arm_it_computed(tracked: Tr
                 <= parent.info.end_time
     tags = {arm: run.data.tags for arm, run in first.items()}
     assert tags["baseline"]["ablation"] == "threshold,training"
-    assert tags["drop_20"]["ablation"] == "threshold"
+    assert tags["drop_20"]["ablation"] == "threshold,training"  # joint training, run once
     assert tags["sequential"]["ablation"] == "training"
-    assert {arm: tags[arm]["strategy"] for arm in ("baseline", "drop_10", "joint",
-                                                   "sequential", "real_augmented")} == {
-        "baseline": "real_only", "drop_10": "joint", "joint": "joint",
-        "sequential": "sequential", "real_augmented": "real_augmented"}
+    assert tags["real_curve_3"]["ablation"] == "threshold,training"
+    assert {arm: tags[arm]["strategy"] for arm in ("baseline", "drop_10", "drop_20",
+                                                   "sequential", "real_augmented",
+                                                   "real_curve_1")} == {
+        "baseline": "real_only", "drop_10": "joint", "drop_20": "joint",
+        "sequential": "sequential", "real_augmented": "real_augmented",
+        "real_curve_1": "real_augmented"}
     assert tags["drop_20"]["feature_extractor"] == "evaluator-cnn"
 
 
@@ -116,9 +119,11 @@ def test_child_params_are_the_arms_effective_parameters(tracked: Tracked) -> Non
     assert rerun["drop_10"].data.params["filter.drop_fraction"] == "0.5"
     assert params["drop_30"]["training.strategy"] == "joint"
     assert params["sequential"]["training.strategy"] == "sequential"
-    # sequential trains on joint's kept images: its filter parameters are joint's.
-    assert first["sequential"].data.tags["synthetic_from"] == "joint.synthetic_kept"
-    assert params["sequential"]["filter.drop_fraction"] == params["joint"]["filter.drop_fraction"]
+    # sequential trains on drop_20's (the joint arm's) kept images: its filter is drop_20's.
+    assert first["sequential"].data.tags["synthetic_from"] == "drop_20.synthetic_kept"
+    assert params["sequential"]["filter.drop_fraction"] == \
+        params["drop_20"]["filter.drop_fraction"]
+    assert params["real_curve_2"]["training.extra_real_per_class"] == "2"  # conf/test
     assert first["baseline"].data.tags["synthetic_from"] == "synthetic_pool"
     assert not [key for key in params["baseline"] if key.startswith("filter.")]
     catalog = tracked.project.catalog(RUN_PARAMS)
@@ -142,12 +147,12 @@ def test_child_metrics_per_seed_per_epoch_and_from_the_results_table(tracked: Tr
     assert logged["per_class_top1/T-shirt_top"] == pytest.approx(
         saved["per_class_top1"]["T-shirt/top"])
 
-    history = project.load("joint.training_history")["runs"]
+    history = project.load("drop_20.training_history")["runs"]
     for seed in SEEDS:
         (phase,) = history[str(seed)]["phases"]
-        assert _history(tracked, first["joint"], f"train_loss/seed_{seed}") == [
+        assert _history(tracked, first["drop_20"], f"train_loss/seed_{seed}") == [
             (1, pytest.approx(phase["loss"][0])), (2, pytest.approx(phase["loss"][1]))]
-        assert [v for _, v in _history(tracked, first["joint"], f"train_acc/seed_{seed}")] \
+        assert [v for _, v in _history(tracked, first["drop_20"], f"train_acc/seed_{seed}")] \
             == pytest.approx(phase["train_acc"])
     pretrain, finetune = project.load("sequential.training_history")["runs"]["0"]["phases"]
     assert _history(tracked, first["sequential"], "train_loss/seed_0") == [
@@ -164,10 +169,20 @@ def test_child_metrics_per_seed_per_epoch_and_from_the_results_table(tracked: Tr
         threshold.loc["drop_10", "gain_pp"])
     assert rerun["drop_10"].data.metrics["relative_gain"] == pytest.approx(
         threshold.loc["drop_10", "relative_gain"])
-    for arm in ("joint", "sequential"):  # the IR, or the reason it is undefined
+    for arm in ("drop_20", "sequential"):  # the IR, or the reason it is undefined
         assert "improvement_ratio" in first[arm].data.metrics \
             or first[arm].data.tags.get("ir_note") == training.loc[arm, "ir_note"]
     assert "improvement_ratio" not in first["real_augmented"].data.metrics
+    # The statistics of the row: CIs, the paired test, the real floor.
+    logged = first["drop_20"].data.metrics
+    for key in ("top1_ci_low", "top1_ci_high", "gain_ci_low", "gain_ci_high", "p_value",
+                "p_holm", "fid_floor", "inception_score_floor"):
+        assert key in logged, key
+    # drop_20 is in both tables: the training table's Holm p (another family) is logged under
+    # `training/` where it differs from the value logged first.
+    assert logged.get("training/p_holm", logged["p_holm"]) == pytest.approx(
+        training.loc["drop_20", "p_holm"])
+    assert first["real_curve_5"].data.metrics["n_extra_real"] == 4 * 8  # 4 classes x 8
 
 
 def test_child_artifacts_hold_metrics_history_and_the_grid_of_its_images(
@@ -182,7 +197,7 @@ def test_child_artifacts_hold_metrics_history_and_the_grid_of_its_images(
     assert metrics == project.load("drop_20.metrics")
     expected = {
         "drop_20": ("grids/filter_grid.png", "drop_20/filter_grid.png"),
-        "sequential": ("grids/filter_grid.png", "joint/filter_grid.png"),  # joint's images
+        "sequential": ("grids/filter_grid.png", "drop_20/filter_grid.png"),  # joint's images
         "baseline": ("grids/generator_samples_grid.png", "generator_samples_grid.png"),
     }
     for arm, (artifact, saved) in expected.items():

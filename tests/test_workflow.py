@@ -122,7 +122,7 @@ def test_notebook_after_only_the_threshold_ablation_shows_it_and_names_the_other
     assert "| drop_30 " in text  # the threshold table
     assert "`kedro run --pipeline ablation_training --env test` produces them" in text
     assert "ablation_threshold --env test" not in text  # its results exist: no note
-    assert len(images(notebook)) == 2  # threshold plot, per-class Top-1
+    assert len(images(notebook)) == 3  # threshold plot, its exchange-rate plot, per-class Top-1
 
 
 def test_notebook_on_an_environment_without_results_names_the_commands(
@@ -150,10 +150,11 @@ def test_missing_upstream_fails_before_the_first_node_naming_its_producer(
 @pytest.mark.parametrize(("missing", "env", "command"), [
     (["real_train"], None, "kedro run --pipeline data_processing"),
     (["synthetic_scores"], "test", "kedro run --pipeline filtering --env test"),
-    (["joint.metrics", "sequential.metrics", "joint.filter_summary"], None,
+    (["drop_20.metrics", "sequential.metrics", "real_curve_3.extra_real"], None,
      "kedro run --pipeline ablation_training"),
     (["baseline.metrics", "drop_10.metrics"], None, "kedro run --pipeline ablation_threshold"),
-    (["baseline.metrics", "drop_10.metrics", "joint.metrics"], "gpu", "kedro run --env gpu"),
+    (["baseline.metrics", "drop_10.metrics", "sequential.metrics"], "gpu",
+     "kedro run --env gpu"),
     (["real_train", "generator"], None, "kedro run --pipelines data_processing,synthesis"),
     (["raw_train"], None, None),
 ])

@@ -6,7 +6,7 @@ from typing import Any
 
 from kedro.config import OmegaConfigLoader
 
-from genaug.pipelines.ablations import ALL_ARMS
+from genaug.pipelines.ablations import ABLATION_ARMS, ALL_ARMS, REAL_CURVE_ARMS
 from genaug.schemas.project import validate_parameters
 
 
@@ -27,4 +27,4 @@ class ValidatingConfigLoader(OmegaConfigLoader):
         value = super().__getitem__(key)
         if key != "parameters":
             return value
-        return validate_parameters(value, ALL_ARMS).tree()
+        return validate_parameters(value, ALL_ARMS, REAL_CURVE_ARMS, ABLATION_ARMS).tree()

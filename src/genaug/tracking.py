@@ -10,10 +10,14 @@ so MLflow's run list, compare view, parallel coordinates and charts put arms sid
 * params: the arm's effective blocks, flattened (`training.lr`, `evaluation.is_splits`,
   `filter.drop_fraction` of the filter that made its synthetic images), `seed`, `device`;
 * metrics: every number of its metrics JSON (`top1_mean`, `top1_std`, `fid`,
-  `inception_score`, counts), `top1_per_seed` (step = seed index), `per_class_top1/<class>`,
-  `train_loss/seed_<s>` and `train_acc/seed_<s>` (step = epoch, counted on through the phases
-  of a sequential arm) and, once its ablation's results table is made in the same run, every
-  number of its row there (`gain_pp`, `relative_gain`, `improvement_ratio`, ...);
+  `inception_score`, `fid_floor`, counts), `top1_per_seed` (step = seed index),
+  `per_class_top1/<class>`, `train_loss/seed_<s>` and `train_acc/seed_<s>` (step = epoch,
+  counted on through the phases of a sequential arm) and, once its ablation's results table is
+  made in the same run, every number of its row there (`top1_ci_low/high`, `gain_pp` with
+  `gain_ci_low/high`, `p_value`, `p_holm`, `relative_gain`, `improvement_ratio`,
+  `equivalent_real`, `exchange_rate`, ...). An arm in both tables (`baseline`, `drop_20`, the
+  curve) gets the first table's row unprefixed and, from the second, the numbers that differ
+  there (the Holm p of another family) as `<ablation>/<key>`;
 * artifacts: `metrics.json`, `training_history.json` and `grids/`: the grid of the synthetic
   images the arm used (its filter's kept-vs-rejected grid, or the pool's samples grid).
 
@@ -204,7 +208,7 @@ class ArmRunsHook:
         self._experiment: str | None = None
         self._started: dict[str, int] = {}
         self._children: dict[str, str] = {}
-        self._logged: dict[str, set[str]] = {}
+        self._logged: dict[str, dict[str, float]] = {}
         self._generator_logged = False
 
     @hook_impl(trylast=True)  # after kedro-mlflow has started the parent run
@@ -240,7 +244,7 @@ class ArmRunsHook:
         for ablation in ABLATION_ARMS:
             table = outputs.get(f"{ablation}_results")
             if table is not None:
-                self._guard(f"the {ablation} table", self._log_table, table)
+                self._guard(f"the {ablation} table", self._log_table, ablation, table)
 
     @hook_impl(tryfirst=True)  # while the parent is still running (kedro-mlflow ends it)
     def after_pipeline_run(self, pipeline: Pipeline, catalog: Any) -> None:
@@ -296,7 +300,7 @@ class ArmRunsHook:
             self._log(run_id, flat_params(blocks),
                       [(key, value, 0) for key, value in summary.items()]
                       + seed_metrics(metrics) + history_metrics(history))
-            self._logged[arm] = set(summary)
+            self._logged[arm] = dict(summary)
             self._client.log_dict(run_id, dict(metrics), "metrics.json")
             if history:
                 self._client.log_dict(run_id, dict(history), "training_history.json")
@@ -309,18 +313,27 @@ class ArmRunsHook:
             self._client.set_terminated(run_id, RunStatus.to_string(status), _now_ms())
         logger.info("MLflow: arm '%s' logged as child run %s of %s", arm, run_id, self._parent)
 
-    def _log_table(self, table: Any) -> None:
-        """Each logged arm's row of a results table: gains, IR and what else it holds."""
+    def _log_table(self, ablation: str, table: Any) -> None:
+        """Each logged arm's row of a results table: gains, CIs, tests, IR, E and the rest.
+
+        A key the arm already has keeps its value; a different value in this table (e.g. the
+        Holm p of this table's family) is logged as `<ablation>/<key>`.
+        """
         assert self._client is not None
         for row in table.to_dict("records"):
             arm = row.get("arm")
             if arm not in self._children:
                 continue  # reused from an earlier run, or not an arm of this run
-            fresh = {key: value for key, value in table_row_metrics(row).items()
-                     if key not in self._logged[arm]}
+            logged = self._logged[arm]
+            fresh: dict[str, float] = {}
+            for key, value in table_row_metrics(row).items():
+                if key not in logged:
+                    fresh[key] = value
+                elif not math.isclose(logged[key], value, rel_tol=1e-9, abs_tol=1e-12):
+                    fresh[f"{ablation}/{key}"] = value
             self._log(self._children[arm], {},
                       [(key, value, 0) for key, value in fresh.items()])
-            self._logged[arm] |= set(fresh)
+            logged.update(fresh)
             if isinstance(row.get("ir_note"), str):
                 self._client.set_tag(self._children[arm], "ir_note", row["ir_note"])
 
@@ -347,8 +360,9 @@ def _note(arm: str, ablations: str, strategy: str, source: str | None,
           metrics: Mapping[str, Any]) -> str:
     """The child run's description (MLflow shows it on the run page)."""
     mean, std = metrics.get("top1_mean"), metrics.get("top1_std")
-    top1 = (f" Top-1 {100 * mean:.2f} ± {100 * (std or 0):.2f} % over seeds "
-            f"{metrics.get('seeds')}." if is_number(mean) else "")
+    spread = f" (std {100 * std:.2f})" if is_number(std) else ""  # none for one seed
+    top1 = (f" Top-1 {100 * mean:.2f} %{spread} over seeds {metrics.get('seeds')}."
+            if is_number(mean) else "")
     images = f"synthetic images from `{source}`" if source else "no synthetic images"
     return (f"Arm `{arm}` of the {ablations.replace(',', ' and ')} ablation: {strategy} "
             f"training, {images}.{top1}")

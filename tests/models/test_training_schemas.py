@@ -58,6 +58,7 @@ def test_optional_keys_keep_their_defaults():
         "augment": {"random_crop": False, "crop_padding": 2, "horizontal_flip": False,
                     "per_sample": True},
         "num_threads": None, "mix": "ratio", "synthetic_fraction": 0.5, "epoch_basis": "real",
+        "extra_real_per_class": None,
         "pretrain": {"epochs": 3, "lr": 1.0}, "finetune": {"epochs": 3, "lr": 1.0}}
     assert isinstance(params.lr, float) and isinstance(params.pretrain.lr, float)
     evaluator = {k: v for k, v in minimal.items() if k not in ("strategy", "seeds")}

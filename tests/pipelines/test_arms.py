@@ -10,6 +10,7 @@ from genaug.pipelines.ablations import (
     ALL_ARMS,
     BASELINE,
     FILTERED_ARM,
+    REAL_CURVE_ARMS,
     REUSING_ARMS,
     THRESHOLD_ARMS,
     create_pipelines,
@@ -43,7 +44,8 @@ def test_arms_share_global_inputs_and_read_their_own_block() -> None:
 def test_production_arms_read_only_their_effective_blocks_and_shared_data() -> None:
     pipelines = create_pipelines()
     everything = pipelines["__default__"]
-    assert set(ALL_ARMS) == {BASELINE, *THRESHOLD_ARMS, FILTERED_ARM, *REUSING_ARMS}
+    assert set(ALL_ARMS) == {BASELINE, *THRESHOLD_ARMS, *REUSING_ARMS, *REAL_CURVE_ARMS}
+    assert FILTERED_ARM in THRESHOLD_ARMS  # joint training is computed once, as drop_20
     params = {name for name in everything.inputs() if name.startswith("params:")}
     stage_defaults = {"params:training", "params:filter"}
     assert not params & stage_defaults, "arms must read params:<arm>.<stage>, not the defaults"
@@ -53,11 +55,19 @@ def test_production_arms_read_only_their_effective_blocks_and_shared_data() -> N
         nodes = everything.only_nodes_with_namespaces([arm]).nodes
         assert {node.name.removeprefix(f"{arm}.") for node in nodes} >= {
             "train_classifier_seeds_0", "combine_seeds", "evaluate_classifier"}
-    # The reusing arms train on the filtering arm's kept images; the baseline on none kept.
+    # The reusing arms read the filtering arm's kept images (real_augmented for its counts);
+    # the real-augmentation arms train on their own extra real images; the baseline on none.
     for arm in REUSING_ARMS:
         train = everything.only_nodes_with_namespaces([arm]).only_nodes_with_tags(arm)
         inputs = {i for node in train.nodes for i in node.inputs}
         assert f"{FILTERED_ARM}.synthetic_kept" in inputs
+    for arm in ("real_augmented", *REAL_CURVE_ARMS):
+        node = everything.only_nodes(f"{arm}.train_classifier_seeds_0").nodes[0]
+        assert f"{arm}.extra_real" in node.inputs
+    # joint is not trained twice: one drop_20 training node, and no `joint` namespace.
+    names = [node.name for node in everything.nodes]
+    assert names.count(f"{FILTERED_ARM}.train_classifier_seeds_0") == 1
+    assert not [name for name in names if name.startswith("joint.")]
     baseline_inputs = {i for n in pipelines["training"].nodes for i in n.inputs}
     assert "synthetic_pool" in baseline_inputs
 

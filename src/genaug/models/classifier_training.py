@@ -259,25 +259,29 @@ def set_num_threads(num_threads: int | None) -> None:
 
 # --------------------------------------------------------------------------- an arm's training
 
-def draw_extra_real(real_reserve: Bundle, synthetic_kept: Bundle, num_classes: int,
-                    seed: int) -> Bundle:
-    """Stratified, seeded draw from `real_reserve` with synthetic_kept's per-class counts."""
-    want = torch.bincount(synthetic_kept["labels"], minlength=num_classes)
+def draw_extra_real(real_reserve: Bundle, per_class: torch.Tensor, seed: int,
+                    needed_by: str) -> Bundle:
+    """Stratified, seeded draw of `per_class[c]` images of every class c from `real_reserve`.
+
+    Each class is walked in one seeded permutation that depends only on the seed and the reserve,
+    so a larger draw contains every smaller one (the real-augmentation curve is nested).
+    """
+    num_classes = per_class.numel()
     have = torch.bincount(real_reserve["labels"], minlength=num_classes)
-    short = [c for c in range(num_classes) if int(want[c]) > int(have[c])]
+    short = [c for c in range(num_classes) if int(per_class[c]) > int(have[c])]
     if short:
         c = short[0]
         raise ParameterError(
             "data_processing.reserve_per_class",
-            f"at least {int(want[c])} (real_augmented needs as many extra real images per class "
-            f"as synthetic_kept holds; class {c} has {int(have[c])} in real_reserve)",
+            f"at least {int(per_class[c])} ({needed_by} needs {int(per_class[c])} extra real "
+            f"images of class {c}; real_reserve has {int(have[c])})",
             int(have[c]),
         )
     generator = torch.Generator().manual_seed(derive_seed(seed, "training", "real_augmented"))
     parts = []
     for c in range(num_classes):
         idx = torch.nonzero(real_reserve["labels"] == c, as_tuple=False).flatten()
-        parts.append(idx[torch.randperm(idx.numel(), generator=generator)[:int(want[c])]])
+        parts.append(idx[torch.randperm(idx.numel(), generator=generator)[:int(per_class[c])]])
     index = torch.sort(torch.cat(parts)).values
     return {"images": real_reserve["images"][index], "labels": real_reserve["labels"][index]}
 
@@ -375,10 +379,11 @@ def top1_accuracy(preds: torch.Tensor, labels: torch.Tensor, num_classes: int) -
 
 def accuracy_per_seed(params: TrainingParams, states: Mapping[int, Mapping[str, torch.Tensor]],
                       test: Bundle, num_classes: int, device: torch.device, batch_size: int
-                      ) -> tuple[list[float], torch.Tensor]:
-    """Top-1 of every seed's classifier on `test`, and per-class top-1 averaged over seeds."""
+                      ) -> tuple[list[float], torch.Tensor, list[torch.Tensor]]:
+    """Top-1 of every seed's classifier on `test`, per-class top-1 averaged over seeds, and each
+    seed's per-image correctness (bool, in `test` order: the pairs of the one-seed test)."""
     stats = params.normalize.stats()
-    top1, per_class = [], []
+    top1, per_class, correct = [], [], []
     for s in params.seeds:
         model = build_classifier(params, test["images"].shape[1], num_classes)
         load_state(model, states[s], "training.architecture", "classifier")
@@ -387,4 +392,5 @@ def accuracy_per_seed(params: TrainingParams, states: Mapping[int, Mapping[str, 
         top1.append(top1_accuracy(preds, test["labels"], num_classes))
         per_class.append(MulticlassAccuracy(num_classes=num_classes, average=None)(
             preds, test["labels"]))
-    return top1, torch.stack(per_class).mean(0)
+        correct.append(preds == test["labels"])
+    return top1, torch.stack(per_class).mean(0), correct

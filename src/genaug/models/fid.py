@@ -19,6 +19,19 @@ def subsample(images: torch.Tensor, limit: int | None, seed: int, salt: str) -> 
     return images[torch.sort(torch.randperm(images.shape[0], generator=gen)[:limit]).values]
 
 
+def stratified_like(pool: dict[str, torch.Tensor], labels: torch.Tensor, num_classes: int,
+                    seed: int, salt: str) -> dict[str, torch.Tensor]:
+    """A seeded draw from `pool` with the class counts of `labels` (capped at what it holds)."""
+    want = torch.bincount(labels, minlength=num_classes)
+    gen = torch.Generator().manual_seed(derive_seed(seed, "evaluation", salt))
+    parts = []
+    for c in range(num_classes):
+        idx = torch.nonzero(pool["labels"] == c, as_tuple=False).flatten()
+        parts.append(idx[torch.randperm(idx.numel(), generator=gen)[:int(want[c])]])
+    index = torch.sort(torch.cat(parts)).values
+    return {"images": pool["images"][index], "labels": pool["labels"][index]}
+
+
 def fid_and_inception_score(reference: torch.Tensor, fake: torch.Tensor, features: nn.Module,
                             logits: nn.Module, batch_size: int, device: torch.device,
                             splits: int, seed: int) -> tuple[float | None, float | None,

@@ -16,15 +16,22 @@ BASELINE = "baseline"
 # CLIP-filter threshold ablation: one joint-training arm per drop fraction
 # (each has its block in conf/base/parameters_ablation_threshold.yml).
 THRESHOLD_ARMS = ("drop_10", "drop_20", "drop_30")
-# Training-strategy ablation: `joint` filters the pool; the others train on its kept images.
-FILTERED_ARM = "joint"
+# Training-strategy ablation: its joint-training arm *is* the threshold ablation's `drop_20`
+# (the same filter and training settings, so it is computed once and labelled `joint` in the
+# training report, `reporting.training.labels`); the other strategies train on its kept images.
+FILTERED_ARM = "drop_20"
 REUSING_ARMS = ("sequential", "real_augmented")
+# The real-augmentation curve (the exchange rate's yardstick): arms adding increasing numbers of
+# real images per class from real_reserve (`<arm>.training.extra_real_per_class`, strictly
+# increasing along this tuple; the baseline is its 0 point). Pipelines are built before
+# parameters are read, so the arms are named here and the loader checks the parameters agree.
+REAL_CURVE_ARMS = tuple(f"real_curve_{i}" for i in range(1, 6))
 # Every arm namespace the project defines (any other top-level parameter key is a typo).
-ALL_ARMS = (BASELINE, *THRESHOLD_ARMS, FILTERED_ARM, *REUSING_ARMS)
-# The arms of each ablation's report, in table order.
+ALL_ARMS = (BASELINE, *THRESHOLD_ARMS, *REUSING_ARMS, *REAL_CURVE_ARMS)
+# The arms of each ablation's report, in table order (the curve arms as reference rows last).
 ABLATION_ARMS: dict[str, tuple[str, ...]] = {
-    "threshold": (BASELINE, *THRESHOLD_ARMS),
-    "training": (BASELINE, FILTERED_ARM, *REUSING_ARMS),
+    "threshold": (BASELINE, *THRESHOLD_ARMS, *REAL_CURVE_ARMS),
+    "training": (BASELINE, FILTERED_ARM, *REUSING_ARMS, *REAL_CURVE_ARMS),
 }
 
 
@@ -55,30 +62,46 @@ def threshold_arms() -> Pipeline:
     return sum((arm_pipeline(template, arm) for arm in THRESHOLD_ARMS), Pipeline([]))
 
 
+def _train_and_evaluate_on_extra_real() -> Pipeline:
+    """The train-and-evaluate template fed the arm's `extra_real` images instead of synthetic."""
+    return Pipeline(_train_and_evaluate(), inputs={"synthetic_kept": "extra_real"})
+
+
 def training_arms() -> Pipeline:
-    """The filtering `joint` arm and the arms that reuse its kept images."""
+    """The joint-training arm (`drop_20`, shared with the threshold ablation), `sequential` on
+    its kept images, and `real_augmented` adding as many real images as it keeps."""
     joint = arm_pipeline(filtering.create_template() + _train_and_evaluate(), FILTERED_ARM)
     reuse = {"synthetic_kept": f"{FILTERED_ARM}.synthetic_kept"}
-    others = [arm_pipeline(_train_and_evaluate(), arm, inputs=reuse) for arm in REUSING_ARMS]
-    return joint + sum(others, Pipeline([]))
+    sequential = arm_pipeline(_train_and_evaluate(), "sequential", inputs=reuse)
+    real = arm_pipeline(training.create_matched_real_template()
+                        + _train_and_evaluate_on_extra_real(), "real_augmented", inputs=reuse)
+    return joint + sequential + real
+
+
+def real_curve_arms() -> Pipeline:
+    """The real-augmentation curve: each arm adds `extra_real_per_class` real images per class."""
+    template = training.create_curve_real_template() + _train_and_evaluate_on_extra_real()
+    return sum((arm_pipeline(template, arm) for arm in REAL_CURVE_ARMS), Pipeline([]))
 
 
 def threshold_report() -> Pipeline:
-    """The threshold ablation's results table, Markdown, plot and MLflow metrics."""
-    return create_report_pipeline("threshold", list(ABLATION_ARMS["threshold"]),
-                                  {arm: arm for arm in THRESHOLD_ARMS})
+    """The threshold ablation's results table, comparisons, Markdown and plots."""
+    return create_report_pipeline("threshold", [BASELINE, *THRESHOLD_ARMS],
+                                  {arm: arm for arm in THRESHOLD_ARMS}, REAL_CURVE_ARMS)
 
 
 def training_report() -> Pipeline:
-    """The training ablation's results table, Markdown, plot and MLflow metrics."""
-    return create_report_pipeline("training", list(ABLATION_ARMS["training"]),
-                                  {arm: FILTERED_ARM for arm in (FILTERED_ARM, *REUSING_ARMS)})
+    """The training ablation's results table, comparisons, Markdown and plots."""
+    return create_report_pipeline("training", [BASELINE, FILTERED_ARM, *REUSING_ARMS],
+                                  {arm: FILTERED_ARM for arm in (FILTERED_ARM, *REUSING_ARMS)},
+                                  REAL_CURVE_ARMS)
 
 
 def create_pipelines() -> dict[str, Pipeline]:
     """Every registered pipeline by name."""
-    threshold = shared_stages() + baseline_arm() + threshold_arms() + threshold_report()
-    strategies = shared_stages() + baseline_arm() + training_arms() + training_report()
+    references = shared_stages() + baseline_arm() + real_curve_arms()
+    threshold = references + threshold_arms() + threshold_report()
+    strategies = references + training_arms() + training_report()
     return {
         "data_processing": data_processing.create_pipeline(),
         "synthesis": synthesis.create_pipeline(),
@@ -88,6 +111,7 @@ def create_pipelines() -> dict[str, Pipeline]:
         "ablation_threshold": threshold,
         "ablation_training": strategies,
         "reporting": threshold_report() + training_report(),
-        # Shared stages and the baseline are the same nodes in both: they run once.
+        # Shared stages, the baseline, the curve and drop_20 are the same nodes in both: they
+        # run once.
         "__default__": threshold + strategies,
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,11 +54,16 @@ class ValidatedParameters:
                 if name.removeprefix("params:").count(".") == 1}
 
 
-def validate_parameters(params: Mapping[str, Any], arms: Iterable[str]) -> ValidatedParameters:
+def validate_parameters(params: Mapping[str, Any], arms: Iterable[str],
+                        curve_arms: Sequence[str] = (),
+                        ablation_arms: Mapping[str, Sequence[str]] | None = None
+                        ) -> ValidatedParameters:
     """Validate every block of the loaded parameters; raise ParameterError on the first bad key.
 
     `arms` are the arm namespaces the project defines: any other top-level key is unknown.
     Every arm gets every per-arm stage block (its own keys, or the defaults alone).
+    `curve_arms` are the real-augmentation curve arms, in curve order; `ablation_arms` the arms
+    of each ablation's report (the arms `reporting.<ablation>` may name).
     """
     arms = list(arms)
     _check_top_level(params, arms)
@@ -85,7 +90,53 @@ def validate_parameters(params: Mapping[str, Any], arms: Iterable[str]) -> Valid
             block = parse(schema, merged, f"{arm}.{stage}")
             _check_shape(block, shape, f"{arm}.{stage}")
             blocks[f"params:{arm}.{stage}"] = block
+    _check_curve(blocks, arms, list(curve_arms))
+    _check_reports(blocks["params:reporting"], ablation_arms or {})
     return ValidatedParameters(blocks, {key: params.get(key) for key in SCALARS})
+
+
+def _check_curve(blocks: Mapping[str, Schema], arms: list[str], curve_arms: list[str]) -> None:
+    """Curve arms add strictly increasing real images per class that real_reserve holds; no
+    other arm sets `extra_real_per_class`."""
+    reserve = blocks["params:data_processing"].reserve_per_class
+    previous = 0
+    for arm in arms:
+        training = blocks[f"params:{arm}.training"]
+        count = training.extra_real_per_class
+        key = f"{arm}.training.extra_real_per_class"
+        if arm not in curve_arms:
+            if count is not None:
+                raise ParameterError(key, "null (only the real-augmentation curve arms "
+                                     f"{', '.join(curve_arms)} add real images per class)", count)
+            continue
+        if training.strategy != "real_augmented":
+            raise ParameterError(f"{arm}.training.strategy",
+                                 "real_augmented (a real-augmentation curve arm)",
+                                 training.strategy)
+        if count is None or count <= previous:
+            raise ParameterError(key, f"a number of real images per class above {previous} (the "
+                                 f"curve arms {', '.join(curve_arms)} add strictly increasing "
+                                 "numbers)", count)
+        if count > reserve:
+            raise ParameterError("data_processing.reserve_per_class",
+                                 f"at least {count} ({arm} adds {count} real images per class "
+                                 "from real_reserve)", reserve)
+        previous = count
+
+
+def _check_reports(reporting: Schema, ablation_arms: Mapping[str, Sequence[str]]) -> None:
+    """Each report's labels and comparisons name arms of that ablation."""
+    for ablation, arms in ablation_arms.items():
+        report = getattr(reporting, ablation)
+        for arm in report.labels:
+            if arm not in arms:
+                raise ParameterError(f"reporting.{ablation}.labels",
+                                     f"arms of the {ablation} ablation ({', '.join(arms)})", arm)
+        for pair in report.comparisons:
+            if any(arm not in arms for arm in pair) or pair[0] == pair[1]:
+                raise ParameterError(f"reporting.{ablation}.comparisons",
+                                     f"pairs of two different arms of the {ablation} ablation "
+                                     f"({', '.join(arms)})", pair)
 
 
 def _check_top_level(params: Mapping[str, Any], arms: list[str]) -> None:

@@ -124,6 +124,9 @@ class TrainingParams(ClassifierParams):
     mix: Literal["ratio", "concat"] = "ratio"
     synthetic_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
     epoch_basis: Literal["real", "union"] = "real"
+    # real_augmented arms of the real-augmentation curve only: extra real images per class drawn
+    # from real_reserve (null: as many per class as the synthetic set it is compared with).
+    extra_real_per_class: PositiveInt | None = None
     pretrain: PhaseParams
     finetune: PhaseParams
 

@@ -23,7 +23,8 @@ TRAIN = training_params(OVER)
 EVAL = evaluation_params()
 KEYS = {"strategy", "seeds", "top1", "top1_mean", "top1_std", "per_class_top1", "fid",
         "inception_score", "inception_score_std", "feature_extractor", "fid_reference", "n_real",
-        "n_synthetic", "n_extra_real", "n_eval_synthetic"}
+        "n_synthetic", "n_extra_real", "n_eval_synthetic", "test_correct", "fid_floor",
+        "inception_score_floor", "n_floor"}
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +41,8 @@ def evaluator(data):
 
 @pytest.fixture(scope="module")
 def trained(data):
-    packed, hist = train_classifier(data["real_train"], data["real_reserve"], names(),
-                                    data["synthetic"], TRAIN, 5, "cpu")
+    packed, hist = train_classifier(data["real_train"], names(), data["synthetic"], TRAIN, 5,
+                                    "cpu")
     return packed, hist
 
 
@@ -75,6 +76,10 @@ def test_metrics_schema_and_accuracy_matches_torchmetrics(data, trained, evaluat
                     torch.device("cpu"), 64).argmax(1)
     target = data["real_test"]["labels"]
     assert metrics["top1"][1] == pytest.approx(float((preds == target).float().mean()))
+    # Per-image correctness per seed, in real_test order: the pairs of the one-seed test.
+    assert metrics["test_correct"]["1"] == "".join(
+        "1" if hit else "0" for hit in (preds == target).tolist())
+    assert set(metrics["test_correct"]) == {"0", "1"}
     assert metrics["top1"][1] == pytest.approx(float(
         MulticlassAccuracy(num_classes=4, average="micro")(preds, target)))
     per_class = torch.stack([
@@ -86,9 +91,22 @@ def test_metrics_schema_and_accuracy_matches_torchmetrics(data, trained, evaluat
     assert metrics["top1_std"] == pytest.approx(expected_std)
 
 
+def test_real_floor_is_a_same_size_real_set_from_the_reserve(data, trained, evaluator):
+    metrics = _evaluate(data, trained, evaluator)
+    assert metrics["n_floor"] == metrics["n_eval_synthetic"] == 32
+    assert metrics["fid_floor"] >= 0 and metrics["inception_score_floor"] >= 1.0 - 1e-6
+    assert metrics["fid_floor"] != metrics["fid"]
+    # The floor's images are the reserve's: the synthetic set replaced by the reserve itself
+    # gives the same FID as the floor drawn from it (same class counts, all of them).
+    whole = {**data, "synthetic": data["real_reserve"]}
+    same = _evaluate(whole, trained, evaluator)
+    assert same["fid_floor"] == pytest.approx(same["fid"])
+
+
 def test_no_synthetic_set_gives_null_fid(data, trained, evaluator):
     metrics = _evaluate(data, trained, evaluator, synthetic=None)
     assert metrics["fid"] is None and metrics["inception_score"] is None
+    assert metrics["fid_floor"] is None and metrics["n_floor"] == 0
     assert metrics["n_eval_synthetic"] == 0
 
 

@@ -1,4 +1,5 @@
-"""Unit tests of the training node: strategies, seeds, images seen, data checks."""
+"""Unit tests of the training nodes: strategies, seeds, images seen, data checks, extra real
+images of the real-augmentation arms."""
 
 from __future__ import annotations
 
@@ -8,16 +9,21 @@ import torch
 from genaug.common.validation import ParameterError
 from genaug.models.classifier_training import predict
 from genaug.models.classifiers import build_classifier, unpack_states
-from genaug.pipelines.training.nodes import SeedSlot, combine_seeds, train_classifier
+from genaug.pipelines.training.nodes import (
+    SeedSlot,
+    combine_seeds,
+    extra_real_like,
+    extra_real_per_class,
+    train_classifier,
+)
 from genaug.schemas.training import TrainingParams
 from tests.pipelines.training.helpers import conf_params, names, patterns, training_params
 
 
-def _train(over, real=None, synthetic=None, reserve=None, k=4):
+def _train(over, real=None, synthetic=None, k=4):
     real = patterns(20, k, seed=1) if real is None else real
     synthetic = patterns(10, k, seed=2) if synthetic is None else synthetic
-    reserve = patterns(15, k, seed=3) if reserve is None else reserve
-    return train_classifier(real, reserve, names(k), synthetic, training_params(over), 7, "cpu")
+    return train_classifier(real, names(k), synthetic, training_params(over), 7, "cpu")
 
 
 def _accuracy(packed, history, params: TrainingParams, test, seed=0):
@@ -53,11 +59,11 @@ def test_fashion_mnist_subset_beats_chance():
     dp = conf_params("data_processing")
     dp.update(classes=["T-shirt/top", "Trouser", "Sneaker", "Bag"], train_per_class=20,
               reserve_per_class=0, test_per_class=25)
-    train, reserve, test, classes = make_real_splits(
+    train, _reserve, test, classes = make_real_splits(
         load("train"), load("t10k"), DataProcessingParams.model_validate(dp), 3)
     small = {"widths": [16, 32, 32], "convs_per_stage": 1, "dropout": 0.0}
     params = training_params({"strategy": "real_only", "epochs": 15, "fast_cnn": small})
-    packed, history = train_classifier(train, reserve, classes, None, params, 3, "cpu")
+    packed, history = train_classifier(train, classes, None, params, 3, "cpu")
     assert _accuracy(packed, history, params, test) > 0.6  # chance 0.25
 
 
@@ -82,15 +88,32 @@ def test_joint_ratio_and_concat_images_seen():
     assert seen == {"real": 2 * 80, "synthetic": 2 * 40, "extra_real": 0}
 
 
-def test_real_augmented_draws_matching_real_images():
+def test_real_augmented_trains_on_the_extra_real_images_it_is_given():
+    reserve = patterns(15, 4, seed=3)
     synthetic = patterns(10, 4, seed=2)
     synthetic = {"images": synthetic["images"][5:], "labels": synthetic["labels"][5:]}
-    _, hist = _train({"strategy": "real_augmented", "mix": "concat"}, synthetic=synthetic)
+    extra = extra_real_like(reserve, synthetic, names(4), 7)
+    assert torch.bincount(extra["labels"]).tolist() == torch.bincount(
+        synthetic["labels"]).tolist()
+    _, hist = _train({"strategy": "real_augmented", "mix": "concat"}, synthetic=extra)
     assert hist["n_extra_real"] == 35 and hist["n_synthetic"] == 0
     assert hist["runs"]["0"]["phases"][0]["images_seen"] == {
         "real": 2 * 80, "synthetic": 0, "extra_real": 2 * 35}
     with pytest.raises(ParameterError, match=r"data_processing\.reserve_per_class"):
-        _train({"strategy": "real_augmented"}, reserve=patterns(5, 4, seed=3))
+        extra_real_like(patterns(5, 4, seed=3), synthetic, names(4), 7)
+
+
+def test_curve_draws_are_per_class_nested_and_checked_against_the_reserve():
+    reserve = patterns(15, 4, seed=3)
+    draws = {n: extra_real_per_class(reserve, names(4), training_params(
+        {"strategy": "real_augmented", "extra_real_per_class": n}), 7) for n in (2, 5, 15)}
+    assert torch.bincount(draws[5]["labels"]).tolist() == [5] * 4
+    rows = {n: {tuple(img.flatten().tolist()) for img in d["images"]} for n, d in draws.items()}
+    assert rows[2] <= rows[5] <= rows[15]  # a larger draw contains every smaller one
+    too_many = training_params({"strategy": "real_augmented", "extra_real_per_class": 16})
+    with pytest.raises(ParameterError, match=r"reserve_per_class.*at least 16.*"
+                                             r"extra_real_per_class = 16"):
+        extra_real_per_class(reserve, names(4), too_many, 7)
 
 
 def test_seeds_repeat_exactly_and_differ_between_seeds():
@@ -107,7 +130,7 @@ def test_rgb_32px_and_resnet18_stem():
     real = patterns(4, 3, shape=(3, 32, 32), seed=1)
     params = training_params({"strategy": "real_only", "architecture": "resnet18", "epochs": 1,
                               "batch_size": 6})
-    packed, hist = train_classifier(real, real, names(3), None, params, 0, "cpu")
+    packed, hist = train_classifier(real, names(3), None, params, 0, "cpu")
     assert hist["image_shape"] == [3, 32, 32]
     assert packed["seed0/net.conv1.weight"].shape == (64, 3, 3, 3)
     model = build_classifier(params, 3, 3)
@@ -125,7 +148,7 @@ def test_empty_synthetic_set_fails_for_strategies_that_need_it(strategy):
 @pytest.mark.parametrize("class_names", [["only_one"], "class_0,class_1", None])
 def test_class_names_must_list_two_classes(class_names):
     with pytest.raises(ParameterError, match="class_names"):
-        train_classifier(patterns(2, 4), patterns(2, 4), class_names, None,
+        train_classifier(patterns(2, 4), class_names, None,
                          training_params({"strategy": "real_only"}), 0, "cpu")
 
 
@@ -135,9 +158,9 @@ def test_seed_slots_combined_equal_one_node_training_every_seed():
     params = training_params(over)
     real, synthetic, reserve = patterns(20, 4, seed=1), patterns(10, 4, seed=2), \
         patterns(15, 4, seed=3)
-    whole, history = _train(over)
-    slots = [SeedSlot(j, 2).train(real, reserve, names(4), synthetic, params, 7, "cpu")
-             for j in range(2)]
+    extra = extra_real_like(reserve, synthetic, names(4), 7)
+    whole, history = train_classifier(real, names(4), extra, params, 7, "cpu")
+    slots = [SeedSlot(j, 2).train(real, names(4), extra, params, 7, "cpu") for j in range(2)]
     assert sorted(slots[1][1]["runs"]) == ["0"]  # slot 1 of 2: the second seed only
     packed, combined = combine_seeds(params, *(w for w, _ in slots), *(h for _, h in slots))
     assert list(packed) == list(whole)
@@ -153,6 +176,6 @@ def test_seed_slots_combined_equal_one_node_training_every_seed():
 
 def test_a_slot_beyond_the_seeds_trains_nothing():
     params = training_params({"strategy": "real_only", "seeds": [0]})
-    packed, history = SeedSlot(2, 3).train(patterns(20, 4, seed=1), patterns(15, 4, seed=3),
-                                           names(4), None, params, 7, "cpu")
+    packed, history = SeedSlot(2, 3).train(patterns(20, 4, seed=1), names(4), None, params, 7,
+                                           "cpu")
     assert packed == {} and history["runs"] == {}

@@ -5,11 +5,20 @@ from genaug.pipelines import training
 
 def test_template_io():
     template = training.create_template()
-    assert template.inputs() == {"real_train", "real_reserve", "class_names", "synthetic_kept",
+    assert template.inputs() == {"real_train", "class_names", "synthetic_kept",
                                  "params:training", "params:seed", "params:device"}
     assert template.outputs() == {"classifier", "training_history"}
 
 
-def test_training_exports_only_the_template():
-    assert training.__all__ == ["create_template"]
+def test_extra_real_templates_io():
+    matched = training.create_matched_real_template()
+    assert matched.inputs() == {"real_reserve", "synthetic_kept", "class_names", "params:seed"}
+    curve = training.create_curve_real_template()
+    assert curve.inputs() == {"real_reserve", "class_names", "params:training", "params:seed"}
+    assert matched.outputs() == curve.outputs() == {"extra_real"}
+
+
+def test_training_exports_only_templates():
+    assert training.__all__ == ["create_curve_real_template", "create_matched_real_template",
+                                "create_template"]
     assert not hasattr(training, "create_pipeline")

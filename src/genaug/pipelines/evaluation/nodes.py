@@ -1,5 +1,6 @@
 """Evaluation nodes: the shared `evaluator` network, and an arm's metrics (top-1 on real_test,
-FID and Inception Score of its synthetic set).
+FID and Inception Score of its synthetic set, and the same of a real set of the same size and
+class counts drawn from real_reserve: the floor a generator could reach on these features).
 
 FID reference (`evaluation.fid_reference`, default `real_test`): real images that neither the arm's
 classifier nor the evaluator (trained on real_train + real_reserve) nor the generator (trained on
@@ -37,7 +38,12 @@ from genaug.models.feature_extractors import (
     inception_extractors,
     select_feature_extractor,
 )
-from genaug.models.fid import fid_and_inception_score, finite_or_none, subsample
+from genaug.models.fid import (
+    fid_and_inception_score,
+    finite_or_none,
+    stratified_like,
+    subsample,
+)
 from genaug.schemas.evaluation import EvaluationParams
 from genaug.schemas.training import TrainingParams
 
@@ -144,22 +150,32 @@ def evaluate_classifier(classifier: Mapping[str, torch.Tensor],
     if sorted(states) != sorted(training.seeds):
         raise ParameterError("training.seeds", f"the seeds stored in classifier {sorted(states)}",
                              training.seeds)
-    top1, per_class_mean = accuracy_per_seed(training, states, test, k, dev, params.batch_size)
+    top1, per_class_mean, correct = accuracy_per_seed(training, states, test, k, dev,
+                                                      params.batch_size)
     synthetic = _synthetic_set(synthetic_kept, k, shape)
-    fid = is_mean = is_std = None
-    n_eval = 0
+    fid = is_mean = is_std = fid_floor = is_floor = None
+    n_eval = n_floor = 0
+    hist = training_history or {}
+    strategy, n_synthetic, n_extra = _image_counts(hist, training.strategy, synthetic)
     if synthetic is not None and params.compute_fid:
         references = {"real_test": test, "real_train": train, "real_reserve": real_reserve}
         fid, is_mean, is_std, n_eval = _fid_is(synthetic, references, evaluator, params,
                                                extractor, k, seed, dev)
-    hist = training_history or {}
-    strategy, n_synthetic, n_extra = _image_counts(hist, training.strategy, synthetic)
+        if strategy != "real_augmented":  # its set is real already: its FID is the floor
+            reserve = validate_bundle(real_reserve, "real_reserve", num_classes=k,
+                                      image_shape=shape, allow_empty=True)
+            floor_set = stratified_like(reserve, synthetic["labels"], k, seed, "fid_floor")
+            fid_floor, is_floor, _, n_floor = _fid_is(floor_set, references, evaluator, params,
+                                                      extractor, k, seed, dev)
     metrics = {
         "strategy": strategy,
         "seeds": list(training.seeds),
         "top1": top1,
         "top1_mean": statistics.fmean(top1),
-        "top1_std": statistics.stdev(top1) if len(top1) > 1 else 0.0,
+        "top1_std": statistics.stdev(top1) if len(top1) > 1 else None,
+        # Per seed, "1"/"0" for every real_test image in order: the pairs of the one-seed test.
+        "test_correct": {str(s): "".join("1" if c else "0" for c in row.tolist())
+                         for s, row in zip(training.seeds, correct, strict=True)},
         "per_class_top1": {name: float(per_class_mean[i]) for i, name in enumerate(class_names)},
         "fid": finite_or_none(fid),
         "inception_score": finite_or_none(is_mean),
@@ -170,7 +186,12 @@ def evaluate_classifier(classifier: Mapping[str, torch.Tensor],
         "n_synthetic": int(n_synthetic),
         "n_extra_real": int(n_extra),
         "n_eval_synthetic": n_eval,
+        # FID/IS of real images (real_reserve) with the synthetic set's class counts, capped at
+        # what the reserve holds (n_floor images), against the same reference.
+        "fid_floor": finite_or_none(fid_floor),
+        "inception_score_floor": finite_or_none(is_floor),
+        "n_floor": n_floor,
     }
-    logger.info("%s: top-1 %.4f ± %.4f over seeds %s", strategy, metrics["top1_mean"],
-                metrics["top1_std"], metrics["seeds"])
+    logger.info("%s: top-1 %s over seeds %s", strategy, [round(v, 4) for v in top1],
+                metrics["seeds"])
     return metrics

@@ -1,161 +1,471 @@
-"""Nodes that turn per-arm metrics into a results table, Markdown, plots and MLflow metrics."""
+"""Nodes that turn per-arm metrics into a results table with its statistics, the comparisons
+behind the verdict line, Markdown, and plots with confidence intervals.
+
+Statistics (`genaug.significance`): n, mean Top-1 and its Student-t interval over seeds; every
+arm against the baseline and the configured pairs (`reporting.<ablation>.comparisons`) as paired
+differences with an interval and a p-value (paired t-test over seeds, or exact McNemar over the
+test images with one seed), Holm-adjusted over the table's comparisons. Exchange rate
+(`genaug.metrics.equivalent_real`): every synthetic arm placed on the real-augmentation curve.
+"""
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from scipy.interpolate import PchipInterpolator
 
-from genaug.metrics import absolute_gain, improvement_ratio, relative_gain
+from genaug.metrics import (
+    absolute_gain,
+    equivalent_real,
+    exchange_rate,
+    improvement_ratio,
+    monotone_curve,
+    relative_gain,
+)
+from genaug.schemas.reporting import AblationReport
+from genaug.significance import Comparison, holm, mean_ci, paired_comparison
 
 BASELINE = "baseline"
 REAL_AUGMENTED = "real_augmented"
+SYNTHETIC_STRATEGIES = ("joint", "sequential")
+# Synthetic arms on the exchange-rate plot (green is the real-augmentation curve's).
+_ARM_COLORS = ["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:pink"]
 
 COLUMNS = [
-    "arm", "strategy", "drop_fraction", "n_real", "n_synthetic", "n_extra_real", "n_seeds",
-    "top1_mean", "top1_std", "gain_pp", "relative_gain", "improvement_ratio", "ir_note",
-    "fid", "inception_score", "inception_score_std", "feature_extractor", "fid_set",
+    "arm", "label", "role", "strategy", "drop_fraction", "n_real", "n_synthetic", "n_extra_real",
+    "n_seeds", "top1_per_seed", "top1_mean", "top1_std", "top1_ci_low", "top1_ci_high",
+    "gain_pp", "gain_ci_low", "gain_ci_high", "p_value", "p_holm", "test", "relative_gain",
+    "improvement_ratio", "ir_note", "equivalent_real", "equivalent_real_ci_low",
+    "equivalent_real_ci_high", "exchange_rate", "exchange_rate_ci_low", "exchange_rate_ci_high",
+    "exchange_note", "fid", "inception_score", "inception_score_std", "fid_floor",
+    "inception_score_floor", "n_floor", "feature_extractor", "fid_set",
 ]
+COMPARISON_COLUMNS = ["arm", "reference", "n", "diff_pp", "ci_low", "ci_high", "p_value",
+                      "p_holm", "distinguishable", "test", "note"]
 
 
-def build_results_table(**inputs: Mapping[str, Any]) -> pd.DataFrame:
-    """One row per arm: accuracy, gains against `baseline`, IR against `real_augmented`, FID, IS.
+def build_results_table(report: AblationReport, **inputs: Mapping[str, Any]
+                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per arm (accuracy with its CI, paired gain vs `baseline`, IR, E, FID/IS) and the
+    table's comparisons (every arm vs the baseline, then `report.comparisons`), Holm-adjusted.
 
-    Inputs are keyword arguments `<arm>__metrics` (an arm's evaluation metrics) and, for arms
-    with a CLIP filter, `<arm>__filter` (its filter summary), in arm order.
+    Inputs are keyword arguments `<arm>__metrics` (an arm of the ablation, in table order),
+    `<arm>__filter` (the filter summary behind an arm's synthetic images) and `<arm>__curve`
+    (an arm of the real-augmentation curve: a reference row after the arms, with its gain and
+    CI but outside the tested family, and a point of the curve that gives E).
     """
     arms = [key.removesuffix("__metrics") for key in inputs if key.endswith("__metrics")]
+    curve_arms = [key.removesuffix("__curve") for key in inputs if key.endswith("__curve")]
     if BASELINE not in arms:
         raise ValueError(f"The results table needs a '{BASELINE}' arm; got arms {arms}.")
     metrics = {arm: inputs[f"{arm}__metrics"] for arm in arms}
+    metrics.update({arm: inputs[f"{arm}__curve"] for arm in curve_arms})
     base = metrics[BASELINE]
-    real_aug = metrics.get(REAL_AUGMENTED)
+    comparisons = _comparisons(arms, metrics, report)
+    adjusted = holm([c.p_value for c in comparisons])
+    vs_base = {c.arm: (c, p) for c, p in zip(comparisons, adjusted, strict=True)
+               if c.reference == BASELINE}
+    references = {arm: paired_comparison(arm, BASELINE, _by_seed(metrics[arm]), _by_seed(base),
+                                         _correct(metrics[arm]), _correct(base),
+                                         report.confidence) for arm in curve_arms}
+    curve = _curve(base, {arm: metrics[arm] for arm in curve_arms})
     rows = []
-    for arm in arms:
-        m = metrics[arm]
+    for arm, m in metrics.items():
         summary = inputs.get(f"{arm}__filter") or {}
-        has_synthetic = m.get("strategy") in ("joint", "sequential")
-        ir, ir_note = None, None
-        if real_aug is not None and has_synthetic:
-            ir, ir_note = improvement_ratio(m["top1_mean"], real_aug["top1_mean"],
-                                            base["top1_mean"])
+        estimate = mean_ci(m["top1"], report.confidence)
+        # A t interval of an accuracy can pass 0 or 1 with few seeds: shown within [0, 1].
+        top1_low = None if estimate.low is None else max(0.0, estimate.low)
+        top1_high = None if estimate.high is None else min(1.0, estimate.high)
+        gain, p_holm = vs_base.get(arm, (references.get(arm), None))
+        tested = arm in vs_base
         rows.append({
             "arm": arm,
+            "label": report.labels.get(arm, arm),
+            "role": "baseline" if arm == BASELINE else "curve" if arm in references else "arm",
             "strategy": m.get("strategy"),
             "drop_fraction": summary.get("drop_fraction", 0.0 if arm == BASELINE else None),
             "n_real": m.get("n_real"),
             "n_synthetic": m.get("n_synthetic"),
             "n_extra_real": m.get("n_extra_real"),
-            "n_seeds": len(m.get("seeds", [])),
+            "n_seeds": estimate.n,
+            "top1_per_seed": ";".join(f"{s}:{v:.6f}" for s, v in zip(m["seeds"], m["top1"],
+                                                                      strict=True)),
             "top1_mean": m["top1_mean"],
             "top1_std": m.get("top1_std"),
+            "top1_ci_low": top1_low,
+            "top1_ci_high": top1_high,
             "gain_pp": absolute_gain(m["top1_mean"], base["top1_mean"]),
+            "gain_ci_low": gain.low_pp if gain else None,
+            "gain_ci_high": gain.high_pp if gain else None,
+            "p_value": gain.p_value if tested else None,
+            "p_holm": p_holm,
+            "test": gain.test if gain else None,
             "relative_gain": relative_gain(m["top1_mean"], base["top1_mean"]).value,
-            "improvement_ratio": ir,
-            "ir_note": ir_note,
+            **_ir(m, metrics.get(REAL_AUGMENTED), base),
+            **_exchange(m, gain, curve),
             "fid": m.get("fid"),
             "inception_score": m.get("inception_score"),
             "inception_score_std": m.get("inception_score_std"),
+            "fid_floor": m.get("fid_floor"),
+            "inception_score_floor": m.get("inception_score_floor"),
+            "n_floor": m.get("n_floor"),
             "feature_extractor": m.get("feature_extractor"),
-            "fid_set": _fid_set(arm),
+            "fid_set": _fid_set(arm, m.get("strategy")),
         })
-    return pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    tested_table = pd.DataFrame([{
+        "arm": c.arm, "reference": c.reference, "n": c.n, "diff_pp": c.diff_pp,
+        "ci_low": c.low_pp, "ci_high": c.high_pp, "p_value": c.p_value, "p_holm": p_holm,
+        "distinguishable": p_holm is not None and p_holm < report.alpha, "test": c.test,
+        "note": c.note,
+    } for c, p_holm in zip(comparisons, adjusted, strict=True)], columns=COMPARISON_COLUMNS)
+    return table, tested_table
 
 
-def results_markdown(table: pd.DataFrame, title: str) -> str:
-    """Render the results table as readable Markdown with the definitions underneath."""
+def _comparisons(arms: list[str], metrics: Mapping[str, Mapping[str, Any]],
+                 report: AblationReport) -> list[Comparison]:
+    """Every tested arm vs the baseline, then the configured pairs (arm − reference, which may
+    name a curve arm)."""
+    pairs = [(arm, BASELINE) for arm in arms if arm != BASELINE]
+    for arm, reference in report.comparisons:
+        missing = [a for a in (arm, reference) if a not in metrics]
+        if missing:
+            raise ValueError(f"reporting comparison [{arm}, {reference}] names "
+                             f"{', '.join(missing)}, not an arm of this table ({list(metrics)}).")
+        pairs.append((arm, reference))
+    return [paired_comparison(arm, ref, _by_seed(metrics[arm]), _by_seed(metrics[ref]),
+                              _correct(metrics[arm]), _correct(metrics[ref]), report.confidence)
+            for arm, ref in pairs]
+
+
+def _by_seed(metrics: Mapping[str, Any]) -> dict[int, float]:
+    """An arm's Top-1 by seed."""
+    return dict(zip(metrics["seeds"], metrics["top1"], strict=True))
+
+
+def _correct(metrics: Mapping[str, Any]) -> dict[int, list[int]] | None:
+    """An arm's per-test-image correctness by seed (None for metrics saved without it)."""
+    saved = metrics.get("test_correct")
+    if not saved:
+        return None
+    return {int(seed): [int(c) for c in bits] for seed, bits in saved.items()}
+
+
+def _ir(m: Mapping[str, Any], real_aug: Mapping[str, Any] | None, base: Mapping[str, Any]
+        ) -> dict[str, Any]:
+    """The Improvement Ratio of a synthetic arm against `real_augmented`, or why it is blank."""
+    if real_aug is None or m.get("strategy") not in SYNTHETIC_STRATEGIES:
+        return {"improvement_ratio": None, "ir_note": None}
+    ir, note = improvement_ratio(m["top1_mean"], real_aug["top1_mean"], base["top1_mean"])
+    return {"improvement_ratio": ir, "ir_note": note}
+
+
+def _curve(base: Mapping[str, Any], arms: Mapping[str, Mapping[str, Any]]
+           ) -> tuple[list[float], list[float]] | None:
+    """The real-augmentation curve: (extra real images, gain pp), the baseline as its 0 point."""
+    if not arms:
+        return None
+    points = sorted((float(m["n_extra_real"]), absolute_gain(m["top1_mean"], base["top1_mean"]))
+                    for m in arms.values())
+    return [0.0, *(x for x, _ in points)], [0.0, *(y for _, y in points)]
+
+
+def _exchange(m: Mapping[str, Any], gain: Comparison | None,
+              curve: tuple[list[float], list[float]] | None) -> dict[str, Any]:
+    """E (with the gain's interval mapped through the curve) and n_synthetic / E."""
+    keys = ("equivalent_real", "equivalent_real_ci_low", "equivalent_real_ci_high",
+            "exchange_rate", "exchange_rate_ci_low", "exchange_rate_ci_high", "exchange_note")
+    out: dict[str, Any] = dict.fromkeys(keys)
+    if m.get("strategy") not in SYNTHETIC_STRATEGIES or gain is None or gain.diff_pp is None:
+        return out
+    if curve is None:
+        out["exchange_note"] = "no real-augmentation curve in this run"
+        return out
+    x, y = curve
+    e = equivalent_real(gain.diff_pp, x, y)
+    low = high = None
+    if e.value is not None and gain.low_pp is not None and gain.high_pp is not None:
+        start = monotone_curve(x, y)[1][0]
+        low = 0.0 if gain.low_pp <= start else equivalent_real(gain.low_pp, x, y).value
+        high = equivalent_real(gain.high_pp, x, y).value
+    n_syn = float(m.get("n_synthetic") or 0)
+    rate = exchange_rate(n_syn, e.value)
+    out.update({
+        "equivalent_real": e.value, "equivalent_real_ci_low": low,
+        "equivalent_real_ci_high": high, "exchange_rate": rate.value,
+        "exchange_rate_ci_low": exchange_rate(n_syn, high).value,
+        "exchange_rate_ci_high": exchange_rate(n_syn, low).value,
+        "exchange_note": e.reason or rate.reason,
+    })
+    return out
+
+
+def results_markdown(table: pd.DataFrame, comparisons: pd.DataFrame,
+                     report: AblationReport) -> str:
+    """The results table as Markdown, the comparisons, a verdict line and the definitions."""
+    level = f"{report.confidence:.0%}"
     shown = pd.DataFrame({
-        "arm": table["arm"],
+        "arm": table["label"],
         "strategy": table["strategy"],
         "drop": table["drop_fraction"].map(lambda v: _fmt(v, "{:.0%}")),
         "images added": [_added(syn, extra) for syn, extra in
                          zip(table["n_synthetic"], table["n_extra_real"], strict=True)],
-        "Top-1 (%)": [f"{100 * m:.2f} ± {100 * (s or 0):.2f}"
-                      for m, s in zip(table["top1_mean"], table["top1_std"], strict=True)],
-        "gain (pp)": table["gain_pp"].map(lambda v: _fmt(v, "{:+.2f}")),
-        "rel. gain": table["relative_gain"].map(lambda v: _fmt(v, "{:+.2%}")),
+        "n": table["n_seeds"],
+        f"Top-1 (%) [{level} CI]": [_top1(row) for row in table.to_dict("records")],
+        f"gain (pp) [{level} CI]": [
+            _with_ci(row["gain_pp"], row["gain_ci_low"], row["gain_ci_high"], "{:+.2f}")
+            if row["arm"] != BASELINE else "" for row in table.to_dict("records")],
+        "p (Holm)": [_p_cell(p, ph) for p, ph in zip(table["p_value"], table["p_holm"],
+                                                     strict=True)],
         "IR": table["improvement_ratio"].map(lambda v: _fmt(v, "{:.2f}")),
+        "E real imgs [CI]": [_with_ci(row["equivalent_real"], row["equivalent_real_ci_low"],
+                                      row["equivalent_real_ci_high"], "{:.0f}", open_high=True)
+                             for row in table.to_dict("records")],
+        "synth per real": table["exchange_rate"].map(lambda v: _fmt(v, "{:.2f}")),
         "FID ↓": table["fid"].map(lambda v: _fmt(v, "{:.2f}")),
         "IS ↑": table["inception_score"].map(lambda v: _fmt(v, "{:.2f}")),
+        "real FID / IS": [f"{_fmt(f, '{:.2f}')} / {_fmt(i, '{:.2f}')}" if _finite(f) else ""
+                          for f, i in zip(table["fid_floor"], table["inception_score_floor"],
+                                          strict=True)],
         "FID/IS on": table["fid_set"],
         "features": table["feature_extractor"],
     })
+    labels = dict(zip(table["arm"], table["label"], strict=True))
     seeds = sorted(set(table["n_seeds"].dropna().astype(int)))
-    notes = [f"* IR of `{arm}`: {note}." for arm, note in zip(table["arm"], table["ir_note"],
-                                                             strict=True) if isinstance(note, str)]
+    notes = [f"* IR of `{label}`: {note}." for label, note in
+             zip(table["label"], table["ir_note"], strict=True) if isinstance(note, str)]
+    notes += [f"* E of `{label}`: {note}." for label, note in
+              zip(table["label"], table["exchange_note"], strict=True) if isinstance(note, str)]
+    lines = [_comparison_line(row, labels) for row in comparisons.to_dict("records")]
     return "\n".join([
-        f"# {title}",
+        f"# {report.title}",
         "",
         shown.to_markdown(index=False, disable_numparse=True),
         "",
-        f"Top-1 on the real test split, mean ± std over {'/'.join(map(str, seeds))} seed(s). "
-        "gain = Top-1(arm) − Top-1(baseline) in percentage points; rel. gain = gain / "
-        "Top-1(baseline); IR = gain(arm) / gain(real_augmented), the real-augmented arm adding "
-        "as many real images as the arm adds synthetic ones (IR = 1: a synthetic image is worth "
-        "a real one; blank when not defined). FID/IS are computed with the named feature "
-        "extractor on the set in 'FID/IS on' (the baseline row: the unfiltered pool).",
+        verdict(comparisons, labels, report.alpha),
+        "",
+        f"Comparisons (arm − reference, {level} CI; p Holm-adjusted over the "
+        f"{len(comparisons)} comparisons of this table; distinguishable when Holm p < "
+        f"{report.alpha:g}):",
+        "",
+        *lines,
+        "",
+        f"n = seeds per arm ({'/'.join(map(str, seeds))}); Top-1 on the real test split, mean "
+        f"and Student-t {level} CI over seeds (none for n = 1). gain = Top-1(arm) − "
+        "Top-1(baseline) in percentage points, paired by seed: a paired t-test over seeds, or"
+        " with one seed an exact McNemar test and Newcombe's paired score interval over the "
+        "test images (measuring test-set noise only, not training noise). IR = gain(arm) / "
+        "gain(real_augmented), the real-augmented arm adding as many real images as the arm "
+        "adds synthetic ones (IR = 1: a synthetic image is worth a real one; blank when not "
+        "defined). E = the extra real images that give the same gain on the real-augmentation"
+        " curve (monotone PCHIP interpolation; its CI is the gain's CI mapped through the "
+        "curve, curve noise not included; a lower end below the curve is 0, '>' = above it); "
+        "synth per real = n_synthetic / E. FID/IS are computed with the named feature "
+        "extractor on the set in 'FID/IS on' (the baseline row: the unfiltered pool); real "
+        "FID / IS: a set of real images (from real_reserve) of the same size and class counts"
+        " against the same reference: the best a generator can reach here.",
         "",
         *notes,
         *([""] if notes else []),
     ])
 
 
+def verdict(comparisons: pd.DataFrame, labels: Mapping[str, str], alpha: float) -> str:
+    """One plain-language line: which comparisons are established, which are not."""
+    if comparisons.empty:
+        return "**Verdict:** nothing to compare (only the baseline ran)."
+    n = sorted(set(comparisons["n"].astype(int)))
+    at_n = f"n = {'/'.join(map(str, n))} seed{'s' if n != [1] else ''}"
+    shown = [f"{_name(r['arm'], labels)} − {_name(r['reference'], labels)}"
+             for r in comparisons.to_dict("records")]
+    yes = [f"{name} ({r['diff_pp']:+.2f} pp, Holm p = {r['p_holm']:.2g})"
+           for name, r in zip(shown, comparisons.to_dict("records"), strict=True)
+           if r["distinguishable"]]
+    no = [name for name, r in zip(shown, comparisons.to_dict("records"), strict=True)
+          if not r["distinguishable"]]
+    if not yes:
+        return (f"**Verdict:** nothing is established at {at_n}: no difference is "
+                f"distinguishable from noise (Holm, α = {alpha:g}); more seeds "
+                "(`training.seeds`) narrow the intervals.")
+    rest = f" Not established: {', '.join(no)}." if no else ""
+    return f"**Verdict** ({at_n}, Holm α = {alpha:g}): established: {', '.join(yes)}.{rest}"
+
+
+def _comparison_line(row: Mapping[str, Any], labels: Mapping[str, str]) -> str:
+    """`* drop_30 − drop_10: +0.40 pp [−0.30, +1.10], p = 0.21 (Holm 0.63) — not ...`."""
+    name = f"{_name(row['arm'], labels)} − {_name(row['reference'], labels)}"
+    if not _finite(row["diff_pp"]):
+        return f"* {name}: undefined ({row['note']})."
+    ci = _with_ci(row["diff_pp"], row["ci_low"], row["ci_high"], "{:+.2f}")
+    if not _finite(row["p_value"]):
+        return f"* {name}: {ci} pp, {row['test']}; p undefined ({row['note']})."
+    word = "distinguishable" if row["distinguishable"] else "not distinguishable"
+    return (f"* {name}: {ci} pp, p = {row['p_value']:.2g} (Holm {row['p_holm']:.2g}), "
+            f"{row['test']} — {word} at n = {int(row['n'])}")
+
+
+def _name(arm: str, labels: Mapping[str, str]) -> str:
+    """An arm's display label in backticks."""
+    return f"`{labels.get(arm, arm)}`"
+
+
+def _top1(row: Mapping[str, Any]) -> str:
+    """`84.34 [83.10, 85.58]`, or `84.34` for one seed (no interval, no `± 0.00`)."""
+    mean = 100 * row["top1_mean"]
+    if not _finite(row["top1_ci_low"]):
+        return f"{mean:.2f}"
+    return f"{mean:.2f} [{100 * row['top1_ci_low']:.2f}, {100 * row['top1_ci_high']:.2f}]"
+
+
+def _with_ci(value: Any, low: Any, high: Any, spec: str, open_high: bool = False) -> str:
+    """`value [low, high]`; `value [low, >]` for an open upper end; `` when value is blank."""
+    if not _finite(value):
+        return ""
+    if not _finite(low):
+        return spec.format(float(value))
+    upper = spec.format(float(high)) if _finite(high) else (">" if open_high else "?")
+    return f"{spec.format(float(value))} [{spec.format(float(low))}, {upper}]"
+
+
+def _p_cell(p: Any, p_holm: Any) -> str:
+    """`0.21 (0.63)`: raw and Holm-adjusted p-value."""
+    if not _finite(p):
+        return ""
+    return f"{p:.2g} ({p_holm:.2g})" if _finite(p_holm) else f"{p:.2g}"
+
+
+def _errors(table: pd.DataFrame, value: str, low: str, high: str, scale: float = 1.0
+            ) -> np.ndarray:
+    """Asymmetric error bars (2×N) from interval columns; 0 where an interval is undefined."""
+    v = table[value].astype(float).to_numpy()
+    lo = table[low].astype(float).to_numpy()
+    hi = table[high].astype(float).to_numpy()
+    bars = np.vstack([v - lo, hi - v]) * scale
+    return np.nan_to_num(bars, nan=0.0).clip(min=0.0)
+
+
 def plot_threshold(table: pd.DataFrame) -> Figure:
-    """Top-1, FID and IS against the CLIP-filter drop fraction (baseline: dashed / 0 %)."""
-    arms = table[table["arm"] != BASELINE].sort_values("drop_fraction")
+    """Gain (with its CI), FID and IS against the CLIP-filter drop fraction (real floor dashed)."""
+    arms = table[table["role"] == "arm"].sort_values("drop_fraction")
     base = table[table["arm"] == BASELINE].iloc[0]
     fig = Figure(figsize=(13, 3.8), layout="constrained")
     axes = fig.subplots(1, 3)
     x = 100 * arms["drop_fraction"].astype(float)
-    axes[0].errorbar(x, 100 * arms["top1_mean"], yerr=100 * arms["top1_std"].fillna(0),
+    axes[0].errorbar(x, arms["gain_pp"].astype(float),
+                     yerr=_errors(arms, "gain_pp", "gain_ci_low", "gain_ci_high"),
                      marker="o", capsize=4, label="real + synthetic (joint)")
-    axes[0].axhline(100 * base["top1_mean"], color="grey", linestyle="--", label="real only")
-    axes[0].set(title="Top-1 accuracy", xlabel="dropped by CLIP score (%)", ylabel="Top-1 (%)",
+    axes[0].axhline(0.0, color="grey", linestyle="--", label="real only (baseline)")
+    axes[0].set(title="Top-1 gain over the baseline (95 % CI)",
+                xlabel="dropped by CLIP score (%)", ylabel="gain (pp)",
                 xlim=(-2, max(x.max(), 30) + 2))
     axes[0].legend(fontsize=8)
-    for ax, column, title in ((axes[1], "fid", "FID (lower is better)"),
-                              (axes[2], "inception_score", "Inception Score (higher is better)")):
+    for ax, column, floor, title in (
+            (axes[1], "fid", "fid_floor", "FID (lower is better)"),
+            (axes[2], "inception_score", "inception_score_floor",
+             "Inception Score (higher is better)")):
         xs = [0.0, *x.tolist()]
         ys = [base[column], *arms[column].tolist()]
         points = [(a, b) for a, b in zip(xs, ys, strict=True) if _finite(b)]
         if points:
-            ax.plot(*zip(*points, strict=True), marker="o")
+            ax.plot(*zip(*points, strict=True), marker="o", label="synthetic set")
+        floors = [(a, b) for a, b in zip(xs, [base[floor], *arms[floor].tolist()], strict=True)
+                  if _finite(b)]
+        if floors:
+            ax.plot(*zip(*floors, strict=True), color="grey", linestyle="--", marker=".",
+                    label="real set, same size")
+            ax.legend(fontsize=8)
         ax.set(title=title, xlabel="dropped by CLIP score (%)")
-    extractor = base["feature_extractor"]
-    fig.suptitle(f"CLIP-filter threshold ablation (FID/IS features: {extractor})")
+    n = "/".join(map(str, sorted(set(table["n_seeds"].astype(int)))))
+    fig.suptitle(f"CLIP-filter threshold ablation, n = {n} seed(s) "
+                 f"(FID/IS features: {base['feature_extractor']})")
     return fig
 
 
 def plot_strategies(table: pd.DataFrame) -> Figure:
-    """Top-1 per training strategy as bars with std error bars and the IR on top."""
-    fig = Figure(figsize=(7, 4), layout="constrained")
+    """Gain over the baseline per arm as bars with their CI, IR and E on top."""
+    arms = table[table["arm"] != BASELINE].reset_index(drop=True)
+    fig = Figure(figsize=(max(7, 1.1 * len(arms) + 2), 4), layout="constrained")
     ax = fig.subplots()
-    x = range(len(table))
-    ax.bar(x, 100 * table["top1_mean"], yerr=100 * table["top1_std"].fillna(0), capsize=4,
-           color=["grey" if a == BASELINE else "tab:blue" for a in table["arm"]])
-    low = 100 * (table["top1_mean"] - table["top1_std"].fillna(0)).min()
-    ax.set_ylim(max(0.0, low - 5), min(100.0, 100 * table["top1_mean"].max() + 5))
-    for i, (acc, ir) in enumerate(zip(table["top1_mean"], table["improvement_ratio"],
-                                      strict=True)):
-        label = f"{100 * acc:.1f}%" + (f"\nIR {ir:.2f}" if _finite(ir) else "")
-        ax.text(i, 100 * acc, label, ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(list(x), table["arm"])
-    ax.set(title="Training strategy ablation", ylabel="Top-1 on real test (%)")
+    x = np.arange(len(arms))
+    ax.bar(x, arms["gain_pp"].astype(float),
+           yerr=_errors(arms, "gain_pp", "gain_ci_low", "gain_ci_high"), capsize=4,
+           color=["tab:blue" if s in SYNTHETIC_STRATEGIES else "tab:green"
+                  for s in arms["strategy"]])
+    ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
+    for i, row in enumerate(arms.to_dict("records")):
+        label = f"{row['gain_pp']:+.1f}"
+        if _finite(row["improvement_ratio"]):
+            label += f"\nIR {row['improvement_ratio']:.2f}"
+        if _finite(row["equivalent_real"]):
+            label += f"\nE {row['equivalent_real']:.0f}"
+        top = row["gain_ci_high"] if _finite(row["gain_ci_high"]) else row["gain_pp"]
+        ax.text(i, max(top, row["gain_pp"], 0.0), label, ha="center", va="bottom", fontsize=8)
+    ax.margins(y=0.15)  # room for the labels above the highest interval
+    ax.set_xticks(list(x), arms["label"], rotation=20, ha="right")
+    n = "/".join(map(str, sorted(set(table["n_seeds"].astype(int)))))
+    ax.set(title=f"Training strategy ablation: gain over real only (95 % CI, n = {n})",
+           ylabel="Top-1 gain (pp)")
     return fig
 
 
-def _fid_set(arm: str) -> str:
+def plot_exchange_rate(table: pd.DataFrame) -> Figure:
+    """The real-augmentation curve (gain vs extra real images) with the synthetic arms on it."""
+    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    curve = table[table["role"].isin(["baseline", "curve"])]
+    curve = curve.assign(x=np.where(curve["role"].eq("baseline"), 0.0,
+                                    curve["n_extra_real"].astype(float))).sort_values("x")
+    if len(curve) >= 2:
+        ax.errorbar(curve["x"], curve["gain_pp"].astype(float),
+                    yerr=_errors(curve, "gain_pp", "gain_ci_low", "gain_ci_high"),
+                    fmt="o", color="tab:green", capsize=3, label="real images added (curve)")
+        xs, ys = monotone_curve(curve["x"].tolist(), curve["gain_pp"].astype(float).tolist())
+        dense = np.linspace(xs[0], xs[-1], 200)
+        ax.plot(dense, PchipInterpolator(xs, ys)(dense), color="tab:green", alpha=0.6,
+                label="monotone PCHIP")
+    placed = table[table["equivalent_real"].map(_finite)]
+    for row, color in zip(placed.to_dict("records"), _ARM_COLORS * len(placed), strict=False):
+        low, high = row["equivalent_real_ci_low"], row["equivalent_real_ci_high"]
+        e = row["equivalent_real"]
+        xerr = [[e - low if _finite(low) else 0.0], [high - e if _finite(high) else 0.0]]
+        ci = _with_ci(e, low, high, "{:.0f}", open_high=True).removeprefix(f"{e:.0f} ")
+        ax.errorbar([e], [row["gain_pp"]], xerr=xerr, fmt="s", capsize=3, color=color,
+                    label=f"{row['label']}: {row['n_synthetic']:.0f} synthetic ≈ {e:.0f} real "
+                          f"{ci}".rstrip())
+    unplaced = [f"{r['label']}: {r['exchange_note']}" for r in table.to_dict("records")
+                if isinstance(r["exchange_note"], str)]
+    if unplaced:
+        ax.text(0.01, 0.01, "\n".join(["not on the curve:", *map(_short, unplaced)]),
+                transform=ax.transAxes, fontsize=7, va="bottom")
+    ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
+    ax.set(title="Exchange rate: synthetic arms on the real-augmentation curve",
+           xlabel="extra real images added (from real_reserve)", ylabel="Top-1 gain (pp)")
+    ax.legend(fontsize=7, loc="upper left")
+    return fig
+
+
+def _short(text: str, width: int = 110) -> str:
+    """`text` cut to `width` characters (a plot annotation stays inside its axes)."""
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _fid_set(arm: str, strategy: Any) -> str:
     """Which images an arm's FID/IS describe, from how the ablations wire its evaluation.
 
     The baseline trains on real images only; its evaluation is fed the whole
-    `synthetic_pool` (the 0 % point of the threshold curve). Every other arm's evaluation is
-    fed a filter's kept images: its own filter's, or those of the filtering arm it is paired
-    with (`sequential`, `real_augmented`).
+    `synthetic_pool` (the 0 % point of the threshold curve). Real-augmentation arms are fed the
+    real images they add; every other arm a filter's kept images (its own filter's, or those
+    of the filtering arm it is paired with, e.g. `sequential`).
     """
-    return "unfiltered pool" if arm == BASELINE else "kept images"
+    if arm == BASELINE:
+        return "unfiltered pool"
+    return "added real images" if strategy == REAL_AUGMENTED else "kept images"
 
 
 def _added(n_synthetic: Any, n_extra_real: Any) -> str:
@@ -168,8 +478,9 @@ def _added(n_synthetic: Any, n_extra_real: Any) -> str:
 
 
 def _finite(value: Any) -> bool:
-    """True for a real, finite number."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """True for a real, finite number (numpy scalars included, bools not)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_) \
+        and math.isfinite(value)
 
 
 def _fmt(value: Any, spec: str) -> str:

@@ -1,5 +1,6 @@
-"""Training nodes: an arm's classifiers (one per seed) from real and synthetic (or extra real)
-images; the engine is `genaug.models.classifier_training`.
+"""Training nodes: the extra real images of a real-augmentation arm, and an arm's classifiers
+(one per seed) from real and synthetic (or extra real) images; the engine is
+`genaug.models.classifier_training`.
 
 An arm's seeds are trained by :class:`SeedSlot` nodes (slot j trains seeds[j::slots]), so
 seeds run as independent tasks under the DaskRunner; :func:`combine_seeds` joins the slots'
@@ -25,8 +26,33 @@ from genaug.schemas.training import TrainingParams
 logger = logging.getLogger(__name__)
 
 
+def extra_real_like(real_reserve: Bundle, synthetic_kept: Bundle, class_names: list[str],
+                    seed: int) -> Bundle:
+    """As many real images per class from real_reserve as synthetic_kept holds (the IR arm)."""
+    k = num_classes_of(class_names)
+    synthetic = validate_bundle(synthetic_kept, "synthetic_kept", num_classes=k)
+    reserve = validate_bundle(real_reserve, "real_reserve", num_classes=k, allow_empty=True)
+    want = torch.bincount(synthetic["labels"], minlength=k)
+    return draw_extra_real(reserve, want, seed, "real_augmented (as many as synthetic_kept)")
+
+
+@depends_on(params=("extra_real_per_class",))
+def extra_real_per_class(real_reserve: Bundle, class_names: list[str], params: TrainingParams,
+                         seed: int) -> Bundle:
+    """`training.extra_real_per_class` real images per class from real_reserve (a curve arm)."""
+    if params.extra_real_per_class is None:
+        raise ParameterError("training.extra_real_per_class",
+                             "a number of real images per class (a real-augmentation curve arm)",
+                             None)
+    k = num_classes_of(class_names)
+    reserve = validate_bundle(real_reserve, "real_reserve", num_classes=k, allow_empty=True)
+    want = torch.full((k,), params.extra_real_per_class, dtype=torch.int64)
+    return draw_extra_real(reserve, want, seed,
+                           f"training.extra_real_per_class = {params.extra_real_per_class}")
+
+
 def _needs_synthetic(params: TrainingParams) -> bool:
-    """Whether the strategy draws from synthetic_kept (directly or for real_augmented's counts)."""
+    """Whether the strategy reads synthetic_kept (for real_augmented: the extra real images)."""
     return params.strategy in ("sequential", "real_augmented") or (
         params.strategy == "joint" and (params.mix == "concat" or params.synthetic_fraction > 0))
 
@@ -48,10 +74,14 @@ def _synthetic(synthetic_kept: Bundle | None, params: TrainingParams, num_classe
     return synthetic
 
 
-def train_classifier(real_train: Bundle, real_reserve: Bundle, class_names: list[str],
-                     synthetic_kept: Bundle | None, params: TrainingParams, seed: int,
-                     device: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Train the arm's classifier for every seed; return packed weights and the history."""
+def train_classifier(real_train: Bundle, class_names: list[str], synthetic_kept: Bundle | None,
+                     params: TrainingParams, seed: int, device: str
+                     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Train the arm's classifier for every seed; return packed weights and the history.
+
+    `synthetic_kept` is the set added to real_train: synthetic images, or for `real_augmented`
+    the extra real images drawn by `extra_real_like` / `extra_real_per_class`.
+    """
     dev = resolve_device(device)
     set_num_threads(params.num_threads)
     k = num_classes_of(class_names)
@@ -61,10 +91,7 @@ def train_classifier(real_train: Bundle, real_reserve: Bundle, class_names: list
     synthetic = _synthetic(synthetic_kept, params, k, shape) if _needs_synthetic(params) else None
     other, other_source, n_extra = synthetic, "synthetic", 0
     if strategy == "real_augmented":
-        reserve = validate_bundle(real_reserve, "real_reserve", num_classes=k, image_shape=shape,
-                                  allow_empty=True)
-        other = draw_extra_real(reserve, synthetic, k, seed)
-        other_source, n_extra = "extra_real", int(other["labels"].numel())
+        other_source, n_extra = "extra_real", int(synthetic["labels"].numel())
     n_synthetic = 0 if synthetic is None or strategy == "real_augmented" else \
         int(synthetic["labels"].numel())
     logger.info("training %s: %d real, %d synthetic, %d extra real images, seeds %s on %s",
@@ -77,6 +104,7 @@ def train_classifier(real_train: Bundle, real_reserve: Bundle, class_names: list
         "synthetic_fraction": params.synthetic_fraction
         if strategy in ("joint", "real_augmented") else None,
         "epoch_basis": params.epoch_basis,
+        "extra_real_per_class": params.extra_real_per_class,
         "seeds": list(params.seeds),
         "n_real": int(real["labels"].numel()),
         "n_synthetic": n_synthetic,
@@ -97,13 +125,12 @@ class SeedSlot:
             raise ValueError(f"seed slot {index} of {slots} does not exist")
         self.index, self.slots = index, slots
 
-    def train(self, real_train: Bundle, real_reserve: Bundle, class_names: list[str],
-              synthetic_kept: Bundle | None, params: TrainingParams, seed: int,
-              device: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    def train(self, real_train: Bundle, class_names: list[str], synthetic_kept: Bundle | None,
+              params: TrainingParams, seed: int, device: str
+              ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Train this slot's seeds (none when the arm has fewer seeds than slots)."""
         mine = params.model_copy(update={"seeds": params.seeds[self.index::self.slots]})
-        return train_classifier(real_train, real_reserve, class_names, synthetic_kept, mine,
-                                seed, device)
+        return train_classifier(real_train, class_names, synthetic_kept, mine, seed, device)
 
 
 @depends_on(params=("seeds",))

@@ -1,8 +1,14 @@
-"""Training pipeline: the per-arm classifier template (arms are built in `pipelines/ablations`)."""
+"""Training pipeline: the per-arm classifier template and the extra-real-image templates of the
+real-augmentation arms (arms are built in `pipelines/ablations`)."""
 
 from kedro.pipeline import Node, Pipeline
 
-from genaug.pipelines.training.nodes import SeedSlot, combine_seeds
+from genaug.pipelines.training.nodes import (
+    SeedSlot,
+    combine_seeds,
+    extra_real_like,
+    extra_real_per_class,
+)
 
 # An arm's seeds are trained by this many independent nodes (slot j: seeds[j::SEED_SLOTS]), so
 # a cluster trains them at once. A constant, because a pipeline's nodes are fixed before
@@ -18,8 +24,8 @@ def create_template() -> Pipeline:
     slots = [
         Node(
             func=SeedSlot(slot, SEED_SLOTS).train,
-            inputs=["real_train", "real_reserve", "class_names", "synthetic_kept",
-                    "params:training", "params:seed", "params:device"],
+            inputs=["real_train", "class_names", "synthetic_kept", "params:training",
+                    "params:seed", "params:device"],
             outputs=[weights, history],
             name=f"train_classifier_seeds_{slot}",
             tags=["training", "gpu"],  # "gpu": claims a GPU under genaug.runner.DaskRunner
@@ -36,3 +42,17 @@ def create_template() -> Pipeline:
             tags=["training"],
         ),
     ])
+
+
+def create_matched_real_template() -> Pipeline:
+    """Per-arm template: `extra_real`, as many real images per class as `synthetic_kept` holds."""
+    return Pipeline([Node(extra_real_like,
+                          ["real_reserve", "synthetic_kept", "class_names", "params:seed"],
+                          "extra_real", name="draw_extra_real", tags=["training"])])
+
+
+def create_curve_real_template() -> Pipeline:
+    """Per-arm template: `extra_real`, `training.extra_real_per_class` real images per class."""
+    return Pipeline([Node(extra_real_per_class,
+                          ["real_reserve", "class_names", "params:training", "params:seed"],
+                          "extra_real", name="draw_extra_real", tags=["training"])])
