@@ -27,6 +27,7 @@ ARM_NODES = {f"{arm}.{name}" for arm in ARMS
              for name in ("filter_pool", "plot_filter_grid", *TRAIN, "evaluate_classifier")
              } | {f"baseline.{name}" for name in (*TRAIN, "evaluate_classifier")}
 REPORT = {f"reporting.threshold_{name}" for name in ("results_table", "results_markdown", "plot")}
+GENERATOR_REPORT = {"generator_report.generator_report", "generator_report.threshold_kept_fidelity"}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def test_guidance_scale_reruns_pool_scores_arms_and_report_not_the_generator(
     ran = _rerun(project, caplog, {"synthesis": {"sampling": {"guidance_scale": 3.5}}})
     pool = {f"synthesis.generate_pool_part_{i}" for i in range(POOL_PARTS)}
     assert ran == pool | {"synthesis.generate_synthetic_pool", "synthesis.plot_generator_samples",
-                          "filtering.score_pool"} | ARM_NODES | REPORT
+                          "filtering.score_pool"} | ARM_NODES | REPORT | GENERATOR_REPORT
     plan = "\n".join(r.getMessage() for r in caplog.records)
     assert "parameter synthesis.sampling.guidance_scale" in plan
     assert re.search(r"reuse generator \(version \S+\)", plan)
@@ -90,7 +91,7 @@ def test_classifier_engine_edit_reruns_every_classifier_and_what_follows(
                                    "filtering": {"report_max_per_class": 3,
                                                  "score_batch_size": 7}})
     classifiers = {n for n in ARM_NODES if n.endswith((*TRAIN, "evaluate_classifier"))}
-    assert ran == classifiers | {"evaluation.train_evaluator"} | REPORT
+    assert ran == classifiers | {"evaluation.train_evaluator"} | REPORT | GENERATOR_REPORT
     plan = "\n".join(r.getMessage() for r in caplog.records)
     assert "code changed: genaug.models.classifier_training" in plan
 
