@@ -147,11 +147,12 @@ def report_figure(pool: Bundle, real: Bundle, distances: torch.Tensor,
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 1:
-                ax.set_title(f"{float(distances[i]):.2f}", fontsize=6)
+                label = names[int(pool["labels"][i])]
+                ax.set_title(f"{label}\n{float(distances[i]):.2f}", fontsize=6)
             if col == 0:
                 ax.set_ylabel("pool" if row == 1 else "nearest\nreal_train", fontsize=7)
     fig.suptitle(f"Generator: label fidelity per class; the {len(order)} pool images closest "
-                 f"to real_train (pixel L2 above each). Memorized share "
+                 f"to real_train (label and pixel L2 above each). Memorized share "
                  f"{memo['share']:.4f} (threshold {memo['threshold']:.2f} = "
                  f"q{memo['quantile']:g} of real_test)", fontsize=8)
     fig.tight_layout()

@@ -26,6 +26,7 @@ def create_pipeline(training: str = "params:training", **kwargs) -> Pipeline:
                         "params:seed", "params:device"],
                 outputs=["generator_report", "generator_report_grid"],
                 name="generator_report",
+                tags=["gpu"],  # the CAS classifier and the evaluator: one GPU under DaskRunner
             )
         ],
         **_GROUPING,
@@ -39,6 +40,6 @@ def create_kept_pipeline(ablation: str, kept: Mapping[str, str]) -> Pipeline:
               "device": "params:device", **kept}
     return Pipeline(
         [Node(kept_label_fidelity, inputs, f"{ablation}_kept_fidelity",
-              name=f"{ablation}_kept_fidelity")],
+              name=f"{ablation}_kept_fidelity", tags=["gpu"])],
         **_GROUPING,
     )
