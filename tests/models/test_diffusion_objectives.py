@@ -160,3 +160,25 @@ def test_objective_and_scheduler_must_fit(train, key):
     with pytest.raises(ParameterError) as info:
         _test_params(**train)
     assert info.value.parameter == key
+
+
+def test_objective_keys_default_to_todays_epsilon_generator():
+    """A synthesis block written before the objectives existed parses as DDPM epsilon."""
+    block = yaml.safe_load((CONF / "base/parameters_synthesis.yml").read_text())["synthesis"]
+    for key in ("prediction", "snr_gamma", "edm"):
+        del block["train"][key]
+    train = parse(SynthesisParams, block, "synthesis").train
+    assert (train.prediction, train.snr_gamma) == ("epsilon", None)
+    objective = build_objective(train)
+    assert objective.scheduler.config.prediction_type == "epsilon"
+
+
+def test_pretrained_pipelines_refuse_edm_samplers(tmp_path: Path):
+    (tmp_path / "model_index.json").write_text("{}")
+    block = yaml.safe_load((CONF / "base/parameters_synthesis.yml").read_text())["synthesis"]
+    block = deep_merge(block, {"generator": {"kind": "pretrained"},
+                               "pretrained": {"path": str(tmp_path)},
+                               "sampling": {"scheduler": "edm_euler"}})
+    with pytest.raises(ParameterError) as info:
+        parse(SynthesisParams, block, "synthesis")
+    assert info.value.parameter == "synthesis.sampling.scheduler"

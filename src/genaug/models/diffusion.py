@@ -52,7 +52,7 @@ from tqdm.auto import tqdm
 logger = logging.getLogger(__name__)
 
 SCHEDULERS = ("dpmsolver++", "ddim", "ddpm", "edm_euler", "edm_dpmsolver++")
-# The samplers that fit each training objective (`train.prediction`, stored in the meta).
+# The samplers of the `edm` objective (the meta's `prediction`); the others need a DDPM config.
 EDM_SCHEDULERS = ("edm_euler", "edm_dpmsolver++")
 META_KEY = "meta.config"
 LOSS_KEY = "meta.loss_history"
@@ -156,8 +156,8 @@ def train_unet(unet: UNet2DModel, objective: Objective, images: torch.Tensor,
 
     `objective` (``diffusion_objectives``) says what the UNet predicts and how the loss is
     weighted. All randomness (batches, flips, label dropout, noise, noise levels) comes from
-    `generator`
-    (a CPU generator), so a run is reproducible on CPU whatever the global RNG state.
+    `generator` (a CPU generator), so a run is reproducible on CPU whatever the global RNG
+    state.
     """
     unet.to(device).train()
     ema = EMAModel(unet.parameters(), decay=ema_decay, use_ema_warmup=True)

@@ -216,6 +216,10 @@ class SynthesisParams(Schema):
             return self
         if self.pretrained is None:
             raise ParameterError("pretrained", "a value (the parameter is missing)", None)
+        if self.sampling.scheduler in EDM_SCHEDULERS:
+            raise ParameterError("sampling.scheduler", "dpmsolver++, ddim or ddpm for a "
+                                 "pretrained pipeline (EDM samplers are for an edm closed-set "
+                                 "generator)", self.sampling.scheduler)
         path = self.pretrained.path
         if path is None or not (Path(path) / "model_index.json").is_file():
             raise ParameterError("pretrained.path",
