@@ -31,6 +31,7 @@ CURVE_NODES = {f"{arm}.{name}" for arm in REAL_CURVE_ARMS
                for name in ("draw_extra_real", *TRAIN, "evaluate_classifier")}
 REPORT = {f"reporting.threshold_{name}"
           for name in ("results_table", "results_markdown", "plot", "exchange_plot")}
+GENERATOR_REPORT = {"generator_report.generator_report", "generator_report.threshold_kept_fidelity"}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def test_guidance_scale_reruns_pool_scores_arms_and_report_not_the_generator(
     ran = _rerun(project, caplog, {"synthesis": {"sampling": {"guidance_scale": 3.5}}})
     pool = {f"synthesis.generate_pool_part_{i}" for i in range(POOL_PARTS)}
     assert ran == pool | {"synthesis.generate_synthetic_pool", "synthesis.plot_generator_samples",
-                          "filtering.score_pool"} | ARM_NODES | REPORT
+                          "filtering.score_pool"} | ARM_NODES | REPORT | GENERATOR_REPORT
     plan = "\n".join(r.getMessage() for r in caplog.records)
     assert "parameter synthesis.sampling.guidance_scale" in plan
     assert re.search(r"reuse generator \(version \S+\)", plan)
@@ -95,7 +96,8 @@ def test_classifier_engine_edit_reruns_every_classifier_and_what_follows(
                                                  "score_batch_size": 7}})
     classifiers = {n for n in ARM_NODES if n.endswith((*TRAIN, "evaluate_classifier"))}
     # The curve's draws are redone too: they live in the edited engine.
-    assert ran == classifiers | CURVE_NODES | {"evaluation.train_evaluator"} | REPORT
+    assert ran == classifiers | CURVE_NODES | {"evaluation.train_evaluator"} | REPORT \
+        | GENERATOR_REPORT
     plan = "\n".join(r.getMessage() for r in caplog.records)
     assert "code changed: genaug.models.classifier_training" in plan
 

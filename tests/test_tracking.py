@@ -25,9 +25,11 @@ from genaug.pipelines.ablations import ALL_ARMS
 from genaug.tracking import (
     ArmRunsHook,
     history_metrics,
+    kept_metrics,
     loss_curve,
     metric_key,
     phases_note,
+    report_metrics,
     table_row_metrics,
 )
 
@@ -215,7 +217,24 @@ def test_parents_hold_the_generator_loss_curve(tracked: Tracked) -> None:
             (step, pytest.approx(value)) for step, value in enumerate(losses, start=1)]
         artifacts = {a.path for a in tracked.client.list_artifacts(parent.info.run_id,
                                                                    "generator")}
-        assert artifacts == {"generator/generator_samples_grid.png"}
+        assert {"generator/generator_samples_grid.png",
+                "generator/generator_report.png"} <= artifacts
+
+
+def test_parents_hold_the_generator_report_and_kept_fidelity(tracked: Tracked) -> None:
+    """The report's numbers and JSON on the run that computed it; kept-set fidelity per arm on
+    every run that recomputed it (the rerun changed drop_10's filter)."""
+    first, rerun = tracked.parents
+    report = tracked.project.load("generator_report")
+    for key, value in report_metrics(report).items():
+        assert _history(tracked, first, key) == [(0, pytest.approx(value))], key
+    assert _history(tracked, first, "generator/cas") == [(0, pytest.approx(report["cas"]))]
+    artifacts = {a.path for a in tracked.client.list_artifacts(first.info.run_id, "generator")}
+    assert "generator/generator_report.json" in artifacts
+    kept = tracked.project.load("threshold_kept_fidelity")
+    for key, value in kept_metrics(kept).items():
+        assert _history(tracked, rerun, key) == [(0, pytest.approx(value))], key
+    assert _history(tracked, rerun, "generator/cas") == []  # reused, not recomputed
 
 
 def test_the_hook_does_nothing_without_an_active_mlflow_run(tmp_path: Path) -> None:

@@ -21,11 +21,15 @@ so MLflow's run list, compare view, parallel coordinates and charts put arms sid
 * artifacts: `metrics.json`, `training_history.json` and `grids/`: the grid of the synthetic
   images the arm used (its filter's kept-vs-rejected grid, or the pool's samples grid).
 
-The parent gets the generator's loss curve (`generator/loss`, step = optimiser step) and its
-samples grid. Children are made with `MlflowClient` and explicit run ids: kedro-mlflow's own
-nested runs never end with mlflow 3.17 (see the README). An arm is logged when its metrics node
-finishes, so arms reused by `--only-missing-outputs` get no new child, and an arm that reruns
-gets one in that later run's parent. Without an active MLflow run the hook does nothing.
+The parent gets the generator's loss curve (`generator/loss`, step = optimiser step), its
+samples grid and its report: every number of `generator_report` as `generator/<key>` (label
+fidelity overall and per class, CAS and its seconds, memorization, FID/IS), the JSON and its
+figure under `generator/`, and each ablation's kept-set fidelity as
+`generator/kept_label_fidelity/<arm>`. Children are made with `MlflowClient` and explicit run
+ids: kedro-mlflow's own nested runs never end with mlflow 3.17 (see the README). An arm is
+logged when its metrics node finishes, so arms reused by `--only-missing-outputs` get no new
+child, and an arm that reruns gets one in that later run's parent. Without an active MLflow
+run the hook does nothing.
 """
 
 from __future__ import annotations
@@ -61,6 +65,9 @@ POOL = "synthetic_pool"
 KEPT = ".synthetic_kept"
 GENERATOR = "generator"
 POOL_GRID = "generator_samples_grid"
+REPORT = "generator_report"
+REPORT_GRID = "generator_report_grid"
+KEPT_FIDELITY = "_kept_fidelity"
 # Results-table columns that are not outcomes: `drop_fraction` is the `filter.drop_fraction` param.
 _NOT_METRICS = frozenset({"drop_fraction"})
 # MLflow's per-request limits (mlflow.utils.validation).
@@ -143,6 +150,22 @@ def loss_curve(generator: Mapping[str, Any]) -> list[StepMetric]:
     if losses is None:
         return []
     return [("generator/loss", float(v), i) for i, v in enumerate(losses.tolist(), start=1)]
+
+
+def report_metrics(report: Mapping[str, Any], prefix: str = "generator") -> dict[str, float]:
+    """Every number of a (nested) generator report as `generator/<dotted key>`."""
+    flat = parameter_view(dict(report))
+    return {f"{prefix}/{metric_key(key)}": float(value) for key, value in flat.items()
+            if is_number(value)}
+
+
+def kept_metrics(kept: Mapping[str, Any]) -> dict[str, float]:
+    """`generator/kept_label_fidelity/<arm>` (and the dropped images') of a kept-fidelity JSON."""
+    names = {"label_fidelity": "kept_label_fidelity",
+             "dropped_label_fidelity": "dropped_label_fidelity"}
+    return {f"generator/{name}/{metric_key(arm)}": float(row[key])
+            for arm, row in (kept.get("arms") or {}).items()
+            for key, name in names.items() if is_number(row.get(key))}
 
 
 def table_row_metrics(row: Mapping[str, Any]) -> dict[str, float]:
@@ -241,6 +264,12 @@ class ArmRunsHook:
                         outputs[f"{arm}.metrics"])
         if GENERATOR in outputs:
             self._guard("the generator", self._log_generator, outputs[GENERATOR])
+        if REPORT in outputs:
+            self._guard("the generator report", self._log_report, outputs[REPORT])
+        for name, kept in outputs.items():
+            if name.endswith(KEPT_FIDELITY):
+                self._guard(name, self._log, self._parent, {},
+                            [(key, value, 0) for key, value in kept_metrics(kept).items()])
         for ablation in ABLATION_ARMS:
             table = outputs.get(f"{ablation}_results")
             if table is not None:
@@ -254,10 +283,10 @@ class ArmRunsHook:
         datasets = pipeline.datasets()
         if GENERATOR in datasets and not self._generator_logged and catalog.exists(GENERATOR):
             self._guard("the generator", self._log_generator, catalog.load(GENERATOR))
-        grid = saved_file(catalog, POOL_GRID) if POOL_GRID in datasets else None
-        if grid is not None:
-            self._guard("the pool grid", self._client.log_artifact, self._parent, str(grid),
-                        GENERATOR)
+        for name in (POOL_GRID, REPORT_GRID):
+            grid = saved_file(catalog, name) if name in datasets else None
+            if grid is not None:
+                self._guard(name, self._client.log_artifact, self._parent, str(grid), GENERATOR)
         self._client = self._parent = self._experiment = None
 
     # ------------------------------------------------------------------------- logging
@@ -342,6 +371,13 @@ class ArmRunsHook:
         assert self._parent is not None
         self._log(self._parent, {}, loss_curve(generator))
         self._generator_logged = True
+
+    def _log_report(self, report: Mapping[str, Any]) -> None:
+        """The generator report's numbers and JSON, on the parent run."""
+        assert self._parent is not None and self._client is not None
+        self._log(self._parent, {},
+                  [(key, value, 0) for key, value in report_metrics(report).items()])
+        self._client.log_dict(self._parent, dict(report), f"{GENERATOR}/{REPORT}.json")
 
     def _log(self, run_id: str, params: Mapping[str, str],
              metrics: Iterable[StepMetric]) -> None:

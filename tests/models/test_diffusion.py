@@ -10,6 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from genaug.common.bundles import to_float
 from genaug.models import diffusion as D
+from genaug.models.diffusion_objectives import DDPMObjective
 
 
 def _tiny_unet(num_classes: int = 3) -> D.UNet2DModel:
@@ -30,7 +31,7 @@ def test_tiny_generator_loss_decreases_on_fixed_batch():
     """A few training steps lower the noise-prediction loss on a fixed batch and noise."""
     k = 3
     unet = _tiny_unet(k)
-    scheduler = D.build_train_scheduler(100, "squaredcos_cap_v2")
+    objective = DDPMObjective(D.build_train_scheduler(100, "squaredcos_cap_v2"))
     images, labels = _structured_images(24, k)
     g = torch.Generator().manual_seed(123)
     noise = torch.randn(images.shape, generator=g)
@@ -38,14 +39,14 @@ def test_tiny_generator_loss_decreases_on_fixed_batch():
 
     def eval_loss() -> float:
         with torch.no_grad():
-            return float(D.diffusion_loss(unet, scheduler, images, labels, noise, t))
+            return float(objective.loss(unet, images, labels, noise, t))
 
     before = eval_loss()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: threading overhead dominates on a shared CPU
     try:
         ema, history = D.train_unet(
-            unet, scheduler, images, labels, num_classes=k, steps=25, batch_size=16, lr=3e-3,
+            unet, objective, images, labels, num_classes=k, steps=25, batch_size=16, lr=3e-3,
             warmup_steps=2, weight_decay=0.0, ema_decay=0.9, label_dropout=0.1, hflip=False,
             generator=torch.Generator().manual_seed(0), device=torch.device("cpu"),
             log_every=20)

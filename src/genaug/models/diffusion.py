@@ -2,7 +2,8 @@
 
 Closed set (the embedded default): a diffusers ``UNet2DModel`` with a class embedding
 (``num_class_embeds = K + 1``; id ``K`` is the "null" class used for classifier-free guidance),
-trained with ``DDPMScheduler`` and the epsilon-prediction objective on ``real_train`` only,
+trained on ``real_train`` only with one of the objectives of ``diffusion_objectives`` (DDPM
+epsilon, the original default; DDPM v-prediction with min-SNR weighting; EDM preconditioning),
 with EMA weights from diffusers' ``EMAModel``. Images are padded to ``sample_size`` (e.g.
 28 -> 32) with the background value so the UNet can downsample cleanly, and cropped back after
 sampling. Sampling uses a fast scheduler (DPM-Solver++ or DDIM) built from the training
@@ -10,7 +11,8 @@ scheduler's config.
 
 The trained generator is stored as one flat dict of tensors (a safetensors file): the EMA
 weights under ``unet.<name>`` and a JSON description (UNet config, training scheduler config,
-class count, image shape, padding) as a uint8 tensor under ``meta.config``, so it is rebuilt
+class count, image shape, padding, the `prediction` objective; a generator stored before
+that key existed is epsilon) as a uint8 tensor under ``meta.config``, so it is rebuilt
 from the file alone with ``UNet2DModel.from_config`` + ``load_state_dict`` (no pickle).
 
 Open set: any local diffusers text-to-image pipeline (``DiffusionPipeline.from_pretrained(path,
@@ -31,7 +33,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +41,8 @@ from diffusers import (
     DDIMScheduler,
     DDPMScheduler,
     DPMSolverMultistepScheduler,
+    EDMDPMSolverMultistepScheduler,
+    EDMEulerScheduler,
     UNet2DModel,
 )
 from diffusers.optimization import get_cosine_schedule_with_warmup
@@ -47,7 +51,9 @@ from tqdm.auto import tqdm
 
 logger = logging.getLogger(__name__)
 
-SCHEDULERS = ("dpmsolver++", "ddim", "ddpm")
+SCHEDULERS = ("dpmsolver++", "ddim", "ddpm", "edm_euler", "edm_dpmsolver++")
+# The samplers of the `edm` objective (the meta's `prediction`); the others need a DDPM config.
+EDM_SCHEDULERS = ("edm_euler", "edm_dpmsolver++")
 META_KEY = "meta.config"
 LOSS_KEY = "meta.loss_history"
 UNET_PREFIX = "unet."
@@ -77,25 +83,44 @@ def build_unet(num_classes: int, channels: int, sample_size: int,
     )
 
 
-def build_train_scheduler(num_train_timesteps: int, beta_schedule: str) -> DDPMScheduler:
-    """The DDPM noise scheduler used for training (epsilon prediction)."""
+def build_train_scheduler(num_train_timesteps: int, beta_schedule: str,
+                          prediction_type: str = "epsilon") -> DDPMScheduler:
+    """The DDPM noise scheduler used for training (epsilon or v prediction)."""
     return DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule,
-                         prediction_type="epsilon", clip_sample=True)
+                         prediction_type=prediction_type, clip_sample=True)
+
+
+class Objective(Protocol):
+    """A training objective (``diffusion_objectives``): its noise-level draw and its loss."""
+
+    def draw_levels(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        """Per-sample noise levels (DDPM timesteps or EDM sigmas) from a CPU generator."""
+
+    def loss(self, unet: UNet2DModel, x0: torch.Tensor, labels: torch.Tensor,
+             noise: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+        """The batch loss for clean images x0 at the given noise levels."""
 
 
 def build_sampling_scheduler(name: str, config: Mapping[str, Any], *,
                              pixel_space: bool = False):
-    """A sampling scheduler (`dpmsolver++`, `ddim` or `ddpm`) built from a scheduler config.
+    """A sampling scheduler (one of SCHEDULERS) built from a scheduler config.
 
-    For pixel-space models (the closed-set UNet) DPM-Solver++ clips its x0 predictions to
-    [-1, 1] (`thresholding` with `sample_max_value=1`, as DDIM/DDPM do with `clip_sample`):
-    with the capped cosine schedule alpha_T is ~1e-9, and without clipping the first
-    data-prediction step amplifies the noise-prediction error into saturated images.
+    `dpmsolver++`, `ddim` and `ddpm` take a DDPM config (epsilon or v prediction); the EDM
+    samplers take the EDMEulerScheduler config an `edm` generator stores. For pixel-space
+    models (the closed-set UNet) both DPM-Solvers clip their x0 predictions to [-1, 1]
+    (`thresholding` with `sample_max_value=1`, as DDIM/DDPM do with `clip_sample`): with the
+    capped cosine schedule alpha_T is ~1e-9, and without clipping the first data-prediction
+    step amplifies the noise-prediction error into saturated images.
     """
+    extra = {"thresholding": True, "sample_max_value": 1.0} if pixel_space else {}
     if name == "dpmsolver++":
-        extra = {"thresholding": True, "sample_max_value": 1.0} if pixel_space else {}
         return DPMSolverMultistepScheduler.from_config(dict(config),
                                                        algorithm_type="dpmsolver++", **extra)
+    if name == "edm_euler":
+        return EDMEulerScheduler.from_config(dict(config))
+    if name == "edm_dpmsolver++":
+        return EDMDPMSolverMultistepScheduler.from_config(dict(config),
+                                                          algorithm_type="dpmsolver++", **extra)
     if name == "ddim":
         return DDIMScheduler.from_config(dict(config))
     if name == "ddpm":
@@ -122,24 +147,17 @@ def crop_images(x: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tenso
 
 
 # ----------------------------------------------------------------------------- training
-def diffusion_loss(unet: UNet2DModel, scheduler: DDPMScheduler, x0: torch.Tensor,
-                   labels: torch.Tensor, noise: torch.Tensor,
-                   timesteps: torch.Tensor) -> torch.Tensor:
-    """The standard noise-prediction MSE for clean images x0 at the given timesteps."""
-    noisy = scheduler.add_noise(x0, noise, timesteps)
-    pred = unet(noisy, timesteps, class_labels=labels).sample
-    return F.mse_loss(pred, noise)
-
-
-def train_unet(unet: UNet2DModel, scheduler: DDPMScheduler, images: torch.Tensor,
+def train_unet(unet: UNet2DModel, objective: Objective, images: torch.Tensor,
                labels: torch.Tensor, *, num_classes: int, steps: int, batch_size: int,
                lr: float, warmup_steps: int, weight_decay: float, ema_decay: float,
                label_dropout: float, hflip: bool, generator: torch.Generator,
                device: torch.device, log_every: int = 100) -> tuple[EMAModel, list[float]]:
     """Train the UNet on padded float images in [-1, 1]; return its EMA and the loss history.
 
-    All randomness (batches, flips, label dropout, noise, timesteps) comes from `generator`
-    (a CPU generator), so a run is reproducible on CPU whatever the global RNG state.
+    `objective` (``diffusion_objectives``) says what the UNet predicts and how the loss is
+    weighted. All randomness (batches, flips, label dropout, noise, noise levels) comes from
+    `generator` (a CPU generator), so a run is reproducible on CPU whatever the global RNG
+    state.
     """
     unet.to(device).train()
     ema = EMAModel(unet.parameters(), decay=ema_decay, use_ema_warmup=True)
@@ -162,10 +180,9 @@ def train_unet(unet: UNet2DModel, scheduler: DDPMScheduler, images: torch.Tensor
             drop = torch.rand(batch_size, generator=generator) < label_dropout
             y[drop] = num_classes
         noise = torch.randn(x0.shape, generator=generator)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (batch_size,),
-                          generator=generator)
-        loss = diffusion_loss(unet, scheduler, x0.to(device), y.to(device), noise.to(device),
-                              t.to(device))
+        levels = objective.draw_levels(batch_size, generator)
+        loss = objective.loss(unet, x0.to(device), y.to(device), noise.to(device),
+                              levels.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)

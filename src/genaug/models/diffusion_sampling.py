@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from genaug.common.bundles import Bundle, to_uint8
 from genaug.common.seeding import derive_seed
+from genaug.common.validation import ParameterError
 from genaug.models import diffusion as D
 from genaug.schemas.synthesis import PoolParams, SynthesisParams
 
@@ -61,6 +62,20 @@ def pool_fingerprint(generator: Mapping[str, torch.Tensor], params: SynthesisPar
     return hashlib.sha256(raw).hexdigest()[:20]
 
 
+def check_sampler_fits(meta: Mapping[str, Any], scheduler: str) -> None:
+    """Fail unless the sampling scheduler fits the stored generator's training objective.
+
+    A generator stored before `prediction` was recorded is DDPM epsilon.
+    """
+    prediction = meta.get("prediction", "epsilon")
+    if (prediction == "edm") != (scheduler in D.EDM_SCHEDULERS):
+        expected = (f"one of {list(D.EDM_SCHEDULERS)}" if prediction == "edm" else
+                    f"a DDPM-family scheduler, not one of {list(D.EDM_SCHEDULERS)}")
+        raise ParameterError("synthesis.sampling.scheduler",
+                             f"{expected} (the stored generator was trained with the "
+                             f"{prediction!r} objective)", scheduler)
+
+
 class PoolSampler:
     """Makes the pool's shards on demand; loads the sampling model only when a shard is made.
 
@@ -80,6 +95,8 @@ class PoolSampler:
         self.fingerprint = pool_fingerprint(generator, params, seed, class_names, image_shape,
                                             per_class)
         self.pretrained = pretrained_settings(params)
+        if params.generator.kind == "closed_set":
+            check_sampler_fits(D.decode_meta(generator), params.sampling.scheduler)
         self.model: Any = None
         self._done = 0
         self._start: float | None = None

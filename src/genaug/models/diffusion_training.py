@@ -14,6 +14,7 @@ import torch
 from genaug.common.bundles import class_counts, to_float
 from genaug.common.seeding import derive_seed
 from genaug.models import diffusion as D
+from genaug.models.diffusion_objectives import build_objective
 from genaug.schemas.synthesis import SynthesisParams
 
 logger = logging.getLogger(__name__)
@@ -43,17 +44,18 @@ def train_closed_set(images: torch.Tensor, labels: torch.Tensor, class_names: li
         torch.manual_seed(derive_seed(seed, "synthesis", "init"))
         unet = D.build_unet(k, c, size, m.block_out_channels, m.layers_per_block,
                             m.norm_num_groups, m.attention)
-    scheduler = D.build_train_scheduler(t.num_train_timesteps, t.beta_schedule)
+    objective = build_objective(t)
     padded = D.pad_images(to_float(images), pads)
     logger.info("training closed-set generator: %d images (%s per class), %d classes, "
-                "%d×%d padded to %d, %.2fM parameters, %d steps of batch %d on %s",
+                "%d×%d padded to %d, %.2fM parameters, %s objective, %d steps of batch %d on %s",
                 padded.shape[0], class_counts(labels, k), k, h, w, size,
-                sum(p.numel() for p in unet.parameters()) / 1e6, t.steps, t.batch_size, device)
+                sum(p.numel() for p in unet.parameters()) / 1e6, t.prediction, t.steps,
+                t.batch_size, device)
     start = time.perf_counter()
     gen = torch.Generator().manual_seed(derive_seed(seed, "synthesis", "train"))
     with D.torch_threads(params.num_threads):
         ema, history = D.train_unet(
-            unet, scheduler, padded, labels, num_classes=k, steps=t.steps,
+            unet, objective, padded, labels, num_classes=k, steps=t.steps,
             batch_size=t.batch_size, lr=t.lr, warmup_steps=t.warmup_steps,
             weight_decay=t.weight_decay, ema_decay=t.ema_decay,
             label_dropout=t.label_dropout, hflip=t.hflip, generator=gen, device=device,
@@ -65,7 +67,8 @@ def train_closed_set(images: torch.Tensor, labels: torch.Tensor, class_names: li
     logger.info("generator trained in %.1f s (%.2f steps/s); final loss %.4f", seconds,
                 t.steps / seconds, sum(tail) / len(tail))
     meta = {"kind": "closed_set", "unet_config": D.stable_config(unet.config),
-            "scheduler_config": D.stable_config(scheduler.config), "num_classes": k,
+            "scheduler_config": D.stable_config(objective.scheduler.config),
+            "prediction": t.prediction, "num_classes": k,
             "class_names": class_names, "image_shape": [c, h, w], "sample_size": size,
             "pads": list(pads), "null_class": k}
     return D.pack_generator(unet, meta, history)

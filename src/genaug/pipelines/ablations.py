@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from genaug.pipelines import data_processing, evaluation, filtering, synthesis, training
+from genaug.pipelines import (
+    data_processing,
+    evaluation,
+    filtering,
+    generator_report,
+    synthesis,
+    training,
+)
 from genaug.pipelines.arms import arm_pipeline
 from genaug.pipelines.reporting import create_report_pipeline
 
@@ -97,11 +104,23 @@ def training_report() -> Pipeline:
                                   REAL_CURVE_ARMS)
 
 
+def pool_report() -> Pipeline:
+    """The generator report of the pool (its CAS trains the baseline arm's classifier)."""
+    return generator_report.create_pipeline(training=f"params:{BASELINE}.training")
+
+
+def kept_fidelity(ablation: str) -> Pipeline:
+    """Label fidelity of the kept set of every arm with its own filter in an ablation."""
+    filtered = THRESHOLD_ARMS if ablation == "threshold" else (FILTERED_ARM,)
+    return generator_report.create_kept_pipeline(
+        ablation, {arm: f"{arm}.synthetic_kept" for arm in filtered})
+
+
 def create_pipelines() -> dict[str, Pipeline]:
     """Every registered pipeline by name."""
-    references = shared_stages() + baseline_arm() + real_curve_arms()
-    threshold = references + threshold_arms() + threshold_report()
-    strategies = references + training_arms() + training_report()
+    references = shared_stages() + baseline_arm() + real_curve_arms() + pool_report()
+    threshold = references + threshold_arms() + threshold_report() + kept_fidelity("threshold")
+    strategies = references + training_arms() + training_report() + kept_fidelity("training")
     return {
         "data_processing": data_processing.create_pipeline(),
         "synthesis": synthesis.create_pipeline(),

@@ -13,6 +13,7 @@ from genaug.schemas.base import Schema, deep_merge, parse
 from genaug.schemas.data_processing import DataProcessingParams
 from genaug.schemas.evaluation import EvaluationParams
 from genaug.schemas.filtering import FilteringParams, FilterParams
+from genaug.schemas.generator_report import GeneratorReportParams
 from genaug.schemas.reporting import ReportingParams
 from genaug.schemas.synthesis import SynthesisParams
 from genaug.schemas.training import TrainingParams
@@ -23,6 +24,7 @@ STAGES: dict[str, type[Schema]] = {
     "synthesis": SynthesisParams,
     "filtering": FilteringParams,
     "reporting": ReportingParams,
+    "generator_report": GeneratorReportParams,
 }
 # Per-arm stage blocks: the defaults `params:<stage>` deep-merged with `params:<arm>.<stage>`.
 ARM_STAGES: dict[str, type[Schema]] = {

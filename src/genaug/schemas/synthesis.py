@@ -12,7 +12,10 @@ from genaug.common.validation import ParameterError
 from genaug.schemas.base import Schema
 
 # The sampling schedulers `genaug.models.diffusion.build_sampling_scheduler` can build.
-SchedulerName = Literal["dpmsolver++", "ddim", "ddpm"]
+SchedulerName = Literal["dpmsolver++", "ddim", "ddpm", "edm_euler", "edm_dpmsolver++"]
+# Closed-set training objectives (`genaug.models.diffusion_objectives`).
+Prediction = Literal["epsilon", "v_prediction", "edm"]
+EDM_SCHEDULERS = ("edm_euler", "edm_dpmsolver++")
 # Torch dtypes a pretrained pipeline may be loaded in.
 PretrainedDtype = Literal["float32", "float16", "bfloat16"]
 
@@ -58,8 +61,34 @@ class ModelParams(Schema):
         return self.sample_size
 
 
+class EDMParams(Schema):
+    """EDM (Karras et al. 2022) noise levels; used when train.prediction is edm."""
+
+    sigma_min: Annotated[float, Field(gt=0.0)] = 0.002
+    sigma_max: Annotated[float, Field(gt=0.0)] = 80.0
+    sigma_data: Annotated[float, Field(gt=0.0)] = 0.5
+    # Training sigmas are log-normal: ln σ ~ N(p_mean, p_std²).
+    p_mean: float = -1.2
+    p_std: Annotated[float, Field(gt=0.0)] = 1.2
+
+    @model_validator(mode="after")
+    def _range(self) -> EDMParams:
+        """The sampling range must be non-empty."""
+        if self.sigma_min >= self.sigma_max:
+            raise ParameterError("sigma_min", f"less than sigma_max ({self.sigma_max})",
+                                 self.sigma_min)
+        return self
+
+
 class TrainParams(Schema):
-    """Closed-set training: DDPM noise prediction, AdamW, warmup + cosine, EMA."""
+    """Closed-set training: the objective, AdamW, warmup + cosine, EMA."""
+
+    # epsilon: DDPM noise prediction (the original default); v_prediction: DDPM velocity;
+    # edm: EDM preconditioning (sample with an edm_* scheduler). Stored in the generator.
+    prediction: Prediction = "epsilon"
+    # Min-SNR-γ loss weighting (epsilon / v_prediction; null = unweighted MSE), e.g. 5.0.
+    snr_gamma: Annotated[float, Field(gt=0.0)] | None = None
+    edm: EDMParams = EDMParams()
 
     steps: PositiveInt
     batch_size: PositiveInt
@@ -74,6 +103,14 @@ class TrainParams(Schema):
     beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"]
     # Only how often progress is logged.
     log_every: Annotated[PositiveInt, Field(json_schema_extra={"affects_results": False})] = 100
+
+    @model_validator(mode="after")
+    def _weighting_fits_objective(self) -> TrainParams:
+        """EDM has its own loss weighting; min-SNR-γ is for the DDPM objectives."""
+        if self.prediction == "edm" and self.snr_gamma is not None:
+            raise ParameterError("snr_gamma", "null when prediction is edm (EDM weights its "
+                                 "loss by λ(σ))", self.snr_gamma)
+        return self
 
 
 class SamplingParams(Schema):
@@ -165,6 +202,13 @@ class SynthesisParams(Schema):
             for key in ("model", "train"):
                 if getattr(self, key) is None:
                     raise ParameterError(key, "a value (the parameter is missing)", None)
+            edm_model = self.train.prediction == "edm"
+            if edm_model != (self.sampling.scheduler in EDM_SCHEDULERS):
+                expected = (f"one of {list(EDM_SCHEDULERS)}" if edm_model else
+                            f"a DDPM-family scheduler, not one of {list(EDM_SCHEDULERS)}")
+                raise ParameterError("sampling.scheduler",
+                                     f"{expected} for train.prediction "
+                                     f"{self.train.prediction!r}", self.sampling.scheduler)
             if self.sampling.guidance_scale != 1.0 and self.train.label_dropout == 0.0:
                 raise ParameterError("sampling.guidance_scale",
                                      "1.0 when train.label_dropout is 0 (no unconditional model "
@@ -172,6 +216,10 @@ class SynthesisParams(Schema):
             return self
         if self.pretrained is None:
             raise ParameterError("pretrained", "a value (the parameter is missing)", None)
+        if self.sampling.scheduler in EDM_SCHEDULERS:
+            raise ParameterError("sampling.scheduler", "dpmsolver++, ddim or ddpm for a "
+                                 "pretrained pipeline (EDM samplers are for an edm closed-set "
+                                 "generator)", self.sampling.scheduler)
         path = self.pretrained.path
         if path is None or not (Path(path) / "model_index.json").is_file():
             raise ParameterError("pretrained.path",

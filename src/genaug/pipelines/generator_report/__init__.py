@@ -1,0 +1,5 @@
+"""Generator report: how good the synthetic pool is as labelled training data."""
+
+from genaug.pipelines.generator_report.pipeline import create_kept_pipeline, create_pipeline
+
+__all__ = ["create_kept_pipeline", "create_pipeline"]

@@ -1,0 +1,45 @@
+"""Generator report pipeline: the pool's report (once) and each ablation's kept-set fidelity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from kedro.pipeline import Node, Pipeline
+
+from genaug.pipelines.generator_report.nodes import generator_report, kept_label_fidelity
+
+_GROUPING = {"tags": ["generator_report"], "namespace": "generator_report",
+             "prefix_datasets_with_namespace": False}
+
+
+def create_pipeline(training: str = "params:training", **kwargs) -> Pipeline:
+    """`generator_report` (JSON) and `generator_report_grid` (PNG) of the synthetic pool.
+
+    `training` is the parameter block whose classifier settings the CAS uses.
+    """
+    return Pipeline(
+        [
+            Node(
+                func=generator_report,
+                inputs=["synthetic_pool", "real_train", "real_test", "evaluator", "class_names",
+                        "params:generator_report", "params:evaluation", training,
+                        "params:seed", "params:device"],
+                outputs=["generator_report", "generator_report_grid"],
+                name="generator_report",
+                tags=["gpu"],  # the CAS classifier and the evaluator: one GPU under DaskRunner
+            )
+        ],
+        **_GROUPING,
+    )
+
+
+def create_kept_pipeline(ablation: str, kept: Mapping[str, str]) -> Pipeline:
+    """`<ablation>_kept_fidelity`: label fidelity of each arm's kept set (arm -> dataset)."""
+    inputs = {"generator_report": "generator_report", "evaluator": "evaluator",
+              "class_names": "class_names", "evaluation": "params:evaluation",
+              "device": "params:device", **kept}
+    return Pipeline(
+        [Node(kept_label_fidelity, inputs, f"{ablation}_kept_fidelity",
+              name=f"{ablation}_kept_fidelity", tags=["gpu"])],
+        **_GROUPING,
+    )
