@@ -266,10 +266,11 @@ class ArmRunsHook:
             self._guard("the generator", self._log_generator, outputs[GENERATOR])
         if REPORT in outputs:
             self._guard("the generator report", self._log_report, outputs[REPORT])
-        for name, kept in outputs.items():
+        for name in outputs:  # by name: under the DaskRunner a read loads the saved output
             if name.endswith(KEPT_FIDELITY):
                 self._guard(name, self._log, self._parent, {},
-                            [(key, value, 0) for key, value in kept_metrics(kept).items()])
+                            [(key, value, 0) for key, value in
+                             kept_metrics(outputs[name]).items()])
         for ablation in ABLATION_ARMS:
             table = outputs.get(f"{ablation}_results")
             if table is not None:

@@ -92,7 +92,7 @@ def classification_accuracy_score(pool: Bundle, test: Bundle, training: Training
     params = training.model_copy(update={"strategy": "real_only"})
     start = time.perf_counter()
     states, _ = train_seeds(params, pool, None, "synthetic", num_classes, seed, device)
-    top1, _ = accuracy_per_seed(params, states, test, num_classes, device, batch_size)
+    top1, _, _ = accuracy_per_seed(params, states, test, num_classes, device, batch_size)
     return {"top1_mean": sum(top1) / len(top1), "top1": top1, "seeds": list(params.seeds),
             "epochs": params.epochs, "architecture": params.architecture,
             "seconds": round(time.perf_counter() - start, 3)}
