@@ -42,7 +42,7 @@ test-all: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 
-## bench: run the benchmarks in order (results in benchmarks/results/*.md; ~80 min on 2 idle CPU cores)
+## bench: run the benchmarks in order (results in benchmarks/results/*.md; ~95 min on 2 idle CPU cores)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_sampling.py
