@@ -34,7 +34,7 @@ from kedro.pipeline.node import Node
 from _common import NodeTimer, in_dir, scratch_project, write_result
 from genaug.pipelines.ablations import THRESHOLD_ARMS, create_pipelines
 from genaug.pipelines.synthesis.pipeline import POOL_PARTS
-from genaug.runner import DaskRunner
+from genaug.runner import DaskRunner, downstream_counts
 
 ONE_THREAD = {"synthesis": {"num_threads": 1}, "training": {"num_threads": 1},
               "evaluation": {"evaluator": {"num_threads": 1}}}
@@ -117,29 +117,12 @@ def _run(name: str, env: str, pipeline: str, params: dict[str, Any], threads: in
 
 
 # ---------------------------------------------------------------------- projection
-def _downstream(pipeline: Pipeline) -> dict[Node, int]:
-    children: dict[Node, set[Node]] = {n: set() for n in pipeline.nodes}
-    for node, parents in pipeline.node_dependencies.items():
-        for parent in parents:
-            children[parent].add(node)
-    counts = {}
-    for node in pipeline.nodes:
-        seen, todo = set(), list(children[node])
-        while todo:
-            child = todo.pop()
-            if child not in seen:
-                seen.add(child)
-                todo.extend(children[child])
-        counts[node] = len(seen)
-    return counts
-
-
 def simulate(pipeline: Pipeline, seconds: Mapping[str, float], driver: set[str],
              workers: int) -> float:
     """Makespan of list-scheduling the measured task times on `workers` workers (driver nodes
     on one extra lane, like the runner): no start-up, transfer or contention costs."""
     deps = pipeline.node_dependencies
-    priority = _downstream(pipeline)
+    priority = downstream_counts(pipeline)
     done: set[Node] = set()
     todo = set(pipeline.nodes)
     free = {"worker": workers, "driver": 1}

@@ -36,7 +36,13 @@ from genaug.hooks import FINGERPRINTS
 from genaug.models.clip_scoring import pixel_sums
 from genaug.pipelines.ablations import REAL_CURVE_ARMS, create_pipelines
 from genaug.pipelines.synthesis.pipeline import POOL_PARTS
-from genaug.runner import GPU_TAG, DaskRunner, InMemoryTransferError, local_cluster
+from genaug.runner import (
+    GPU_TAG,
+    DaskRunner,
+    InMemoryTransferError,
+    local_cluster,
+    with_torch_threads,
+)
 
 from .conftest import KedroProject, make_project
 
@@ -51,19 +57,9 @@ LONG_POOL = {"synthesis": {"pool": {"multiple_of_real": 2, "shard_size": 2},
 PARENT = "mlflow.parentRunId"
 
 
-@contextlib.contextmanager
-def _threads(count: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _run(project: KedroProject, pipeline: str, **kwargs: Any) -> dict[str, Any]:
     """Run in the project's folder with THREADS torch threads (the sequential runner's)."""
-    with contextlib.chdir(project.root), _threads(THREADS):
+    with contextlib.chdir(project.root), with_torch_threads(THREADS):
         return project.run(pipeline, **kwargs)
 
 

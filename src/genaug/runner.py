@@ -201,7 +201,7 @@ class _Schedule:
         self.todo = set(pipeline.nodes)
         self.done: set[Node] = set()
         self.load_counts = Counter(itertools.chain.from_iterable(n.inputs for n in pipeline.nodes))
-        self.priority = _downstream_counts(pipeline)
+        self.priority = downstream_counts(pipeline)
         self.failure: BaseException | None = None
 
     def run(self) -> None:
@@ -414,7 +414,7 @@ def check_transfers(pipeline: Pipeline, catalog: Any, in_driver: Mapping[Node, b
             "every worker can read), or run with the SequentialRunner.")
 
 
-def _downstream_counts(pipeline: Pipeline) -> dict[Node, int]:
+def downstream_counts(pipeline: Pipeline) -> dict[Node, int]:
     """How many nodes depend on each node, directly or not (more first: the critical work)."""
     children: dict[Node, set[Node]] = {node: set() for node in pipeline.nodes}
     for node, parents in pipeline.node_dependencies.items():
@@ -446,7 +446,7 @@ def _execute(task: _NodeTask) -> _Outcome:
     node = task.node
     started, start = time.time(), time.perf_counter()
     catalog = DataCatalog(datasets=dict(task.datasets))
-    with _torch_threads(task.torch_threads):
+    with with_torch_threads(task.torch_threads):
         inputs = {}
         for name in node.inputs:
             if name in task.values:
@@ -467,7 +467,7 @@ def _execute(task: _NodeTask) -> _Outcome:
 
 
 @contextmanager
-def _torch_threads(count: int) -> Iterator[None]:
+def with_torch_threads(count: int) -> Iterator[None]:
     """Run with `count` torch threads, then restore the count a node may have changed."""
     import torch
 
