@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genaug.models.classifier_training import MixedBatchSampler, ShuffledBatchSampler, build_augment
+from genaug.models.classifier_training import (
+    MixedBatchSampler,
+    ShuffledBatchSampler,
+    build_augment,
+    init_classifier,
+    phase_batches,
+    seed_generators,
+)
 from genaug.models.classifiers import build_classifier, num_classes_of
 from genaug.schemas.training import AugmentParams
 from tests.pipelines.training.helpers import patterns, training_params
@@ -35,6 +42,29 @@ def test_shuffled_batch_sampler_is_one_seeded_pass():
     assert sorted(i for b in batches for i in b) == list(range(10))
     again = list(ShuffledBatchSampler(10, 4, torch.Generator().manual_seed(0)))
     assert batches == again and list(sampler) != batches  # next epoch reshuffles
+
+
+def _real_order(strategy: str, n_other: int, steps: int) -> list[int]:
+    """The real indices seed 7 visits in its first `steps` batches of an arm's real phase."""
+    params = training_params({"strategy": strategy, "batch_size": 8, "synthetic_fraction": 0.5})
+    pools = ("real",) if strategy == "real_only" else ("real", "synthetic")
+    sampler, _ = phase_batches(params, pools, 20, n_other, seed_generators(7))
+    batches = (b for _ in range(10) for b in sampler)
+    return [i for _, b in zip(range(steps), batches, strict=False) for i in b if i < 20]
+
+
+def test_arms_share_a_seeds_initial_weights_and_real_order():
+    # Paired design: whatever the other pool's size, seed s starts from the same weights and
+    # walks the real images in the same sequence of permutations in every arm.
+    joint = {n: _real_order("joint", n, 30) for n in (13, 27, 40)}
+    assert joint[13] == joint[27] == joint[40]
+    assert _real_order("real_only", 0, 18) == joint[13]  # 6 passes: 3 batches (8, 8, 4) each
+    assert sorted(joint[13][:20]) == list(range(20))  # one permutation per pass
+    params = training_params({})
+    a, b = (init_classifier(params, 1, 3, 7, torch.device("cpu")).state_dict() for _ in range(2))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    other = init_classifier(params, 1, 3, 8, torch.device("cpu")).state_dict()
+    assert not all(torch.equal(a[k], other[k]) for k in a)
 
 
 def test_augment_is_seeded_and_keeps_shape():

@@ -87,6 +87,13 @@ def test_threshold_table_has_every_arm_with_finite_metrics(ablated: KedroProject
         assert (ablated.data / "08_reporting/threshold" / plot).stat().st_size > 10_000
 
 
+def test_cas_trains_the_first_seed_only_by_default(ablated: KedroProject) -> None:
+    # generator_report.cas_seeds: 1 keeps the report at one classifier, whatever training.seeds.
+    report = next((ablated.data / "08_reporting/generator_report.json").glob("*/*.json"))
+    detail = json.loads(report.read_text())["cas_detail"]
+    assert detail["seeds"] == [0] and len(detail["top1"]) == 1
+
+
 def test_training_table_has_strategies_gains_and_ir(ablated: KedroProject) -> None:
     table = pd.read_csv(ablated.data / "08_reporting/training/results.csv").set_index("arm")
     assert table.index.tolist() == TRAINING_ARMS + CURVE

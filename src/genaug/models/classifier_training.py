@@ -16,8 +16,12 @@ real images in the synthetic slot, so its gain is directly comparable. `sequenti
 `pretrain.{epochs,lr}` on synthetic only, then `finetune.{epochs,lr}` on real only (a fresh
 optimizer and schedule per phase, the same weights).
 Every seed trains its own model; its initialisation and data order derive from (seed, "training",
-s) only, so arms with the same seed start identically. The shared evaluator network is trained by
-the same loop (`train_evaluator_network`).
+s) only. Paired design: the real images, the other pool (synthetic or extra real) and the
+augmentation draw from three generators of their own (`seed_generators`), so seed s starts from
+the same weights and walks the real images in the same sequence of permutations in every arm,
+whatever the other pool's size (in a real-only arm in batches of batch_size, in a mixed arm in
+its real share of each batch). The shared evaluator network is trained by the same loop
+(`train_evaluator_network`).
 """
 
 from __future__ import annotations
@@ -76,10 +80,13 @@ class MixedBatchSampler(Sampler[list[int]]):
     Indices < n_real are real, the others synthetic (offset by n_real). `epoch_basis="real"`:
     one epoch shows every real image once; `"union"`: ceil((n_real + n_synthetic) / batch_size)
     steps. With fraction 0 only real images are drawn, with fraction 1 only synthetic ones.
+    `synthetic_generator` shuffles the synthetic stream (None: `generator`, which shuffles the
+    real one); with a generator of its own the real order does not depend on n_synthetic.
     """
 
     def __init__(self, n_real: int, n_synthetic: int, batch_size: int, fraction: float,
-                 generator: torch.Generator, epoch_basis: str = "real") -> None:
+                 generator: torch.Generator, epoch_basis: str = "real",
+                 synthetic_generator: torch.Generator | None = None) -> None:
         self.n_real, self.n_synthetic, self.batch_size = n_real, n_synthetic, batch_size
         self.n_syn_batch = round(batch_size * fraction)
         self.n_real_batch = batch_size - self.n_syn_batch
@@ -89,7 +96,7 @@ class MixedBatchSampler(Sampler[list[int]]):
             raise ValueError("MixedBatchSampler: real images requested but none given.")
         self.epoch_basis = epoch_basis
         self.real = _Stream(n_real, generator)
-        self.synthetic = _Stream(n_synthetic, generator)
+        self.synthetic = _Stream(n_synthetic, synthetic_generator or generator)
 
     def __len__(self) -> int:
         """Steps per epoch."""
@@ -297,15 +304,44 @@ def _phases_for(params: TrainingParams, other_source: str) -> list[dict[str, Any
              "lr": params.lr}]
 
 
+def seed_generators(train_seed: int) -> dict[str, torch.Generator]:
+    """The seed's generators: `real` and `other` (the two pools' orders) and `augment`."""
+    return {name: torch.Generator().manual_seed(derive_seed(train_seed, name))
+            for name in ("real", "other", "augment")}
+
+
+def init_classifier(params: ClassifierParams, in_channels: int, num_classes: int,
+                    train_seed: int, device: torch.device) -> nn.Module:
+    """The seed's initial model: torch's global RNG seeded by `train_seed` (dropout draws too)."""
+    torch.manual_seed(train_seed)
+    return build_classifier(params, in_channels, num_classes).to(device)
+
+
+def phase_batches(params: TrainingParams, pools: tuple[str, ...], n_real: int, n_other: int,
+                  generators: Mapping[str, torch.Generator]) -> tuple[Sampler, slice]:
+    """A phase's batch sampler and its view of [real; other] (real and other pools shuffled by
+    their own generators; `concat` shuffles the union with the real one)."""
+    if pools == ("real",):
+        return ShuffledBatchSampler(n_real, params.batch_size, generators["real"]), \
+            slice(0, n_real)
+    if len(pools) == 1:
+        return ShuffledBatchSampler(n_other, params.batch_size, generators["other"]), \
+            slice(n_real, n_real + n_other)
+    if params.mix == "concat":
+        return ShuffledBatchSampler(n_real + n_other, params.batch_size, generators["real"]), \
+            slice(0, n_real + n_other)
+    return MixedBatchSampler(n_real, n_other, params.batch_size, params.synthetic_fraction,
+                             generators["real"], params.epoch_basis, generators["other"]), \
+        slice(0, n_real + n_other)
+
+
 def train_one_seed(params: TrainingParams, real: Bundle, other: Bundle | None,
                    other_source: str, num_classes: int, train_seed: int,
                    device: torch.device, stats: Stats, desc: str
                    ) -> tuple[nn.Module, list[dict[str, Any]]]:
     """Train one model for one seed through the strategy's phases."""
-    torch.manual_seed(train_seed)
-    generator = torch.Generator().manual_seed(train_seed)
-    in_channels = real["images"].shape[1]
-    model = build_classifier(params, in_channels, num_classes).to(device)
+    generators = seed_generators(train_seed)
+    model = init_classifier(params, real["images"].shape[1], num_classes, train_seed, device)
     other = other if other is not None else {"images": real["images"][:0],
                                              "labels": real["labels"][:0]}
     images = torch.cat([real["images"], other["images"]])
@@ -315,22 +351,10 @@ def train_one_seed(params: TrainingParams, real: Bundle, other: Bundle | None,
                          torch.full((n_other,), SOURCES.index(other_source))])
     histories = []
     for phase in _phases_for(params, other_source):
-        if phase["pools"] == ("real",):
-            sampler = ShuffledBatchSampler(n_real, params.batch_size, generator)
-            view = slice(0, n_real)
-        elif phase["pools"] == (other_source,):
-            sampler = ShuffledBatchSampler(n_other, params.batch_size, generator)
-            view = slice(n_real, n_real + n_other)
-        elif params.mix == "concat":
-            sampler = ShuffledBatchSampler(n_real + n_other, params.batch_size, generator)
-            view = slice(0, n_real + n_other)
-        else:
-            sampler = MixedBatchSampler(n_real, n_other, params.batch_size,
-                                        params.synthetic_fraction, generator, params.epoch_basis)
-            view = slice(0, n_real + n_other)
+        sampler, view = phase_batches(params, phase["pools"], n_real, n_other, generators)
         hist = run_phase(model, phase["name"], images[view], labels[view], sources[view],
                          sampler, phase["epochs"], phase["lr"], params, stats, device, desc,
-                         generator)
+                         generators["augment"])
         hist["pools"] = list(phase["pools"])
         histories.append(hist)
     return model, histories

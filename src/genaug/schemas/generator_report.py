@@ -14,8 +14,10 @@ class GeneratorReportParams(Schema):
 
     # Classification Accuracy Score: a classifier with the baseline arm's training settings
     # (strategy real_only) trained on the pool alone, tested on real_test. Costs one
-    # classifier training per training seed (the report records its seconds).
+    # classifier training per CAS seed (the report records its seconds).
     cas: bool = True
+    # How many of training.seeds (the first ones) the CAS trains a classifier for; null = all.
+    cas_seeds: Annotated[int, Field(ge=1)] | None = 1
     # A pool image counts as memorized when it is closer (pixel L2) to a real_train image
     # than this quantile of real_test's nearest-real_train distances (0.01: closer than
     # 99 % of real_test images are).

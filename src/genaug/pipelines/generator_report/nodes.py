@@ -60,7 +60,8 @@ def generator_report(synthetic_pool: Bundle, real_train: Bundle, real_test: Bund
     cas = None
     if params.cas:
         set_num_threads(training.num_threads)
-        cas = R.classification_accuracy_score(pool, test, training, k, seed, dev,
+        cas_training = training.model_copy(update={"seeds": training.seeds[:params.cas_seeds]})
+        cas = R.classification_accuracy_score(pool, test, cas_training, k, seed, dev,
                                               evaluation.batch_size)
         seconds["cas"] = cas["seconds"]
 
