@@ -30,10 +30,12 @@ PATHS = [("epsilon", None, "dpmsolver++"), ("epsilon", 5.0, "ddim"),
 
 
 def _test_params(**train: Any) -> SynthesisParams:
-    """conf/test's synthesis block (merged over conf/base) with train/sampling keys replaced."""
+    """conf/test's synthesis block (merged over conf/base) with train/sampling keys replaced;
+    the objective is plain DDPM epsilon unless `train` names another."""
     base = yaml.safe_load((CONF / "base/parameters_synthesis.yml").read_text())["synthesis"]
     test = yaml.safe_load((CONF / "test/parameters_synthesis.yml").read_text())["synthesis"]
     scheduler = train.pop("scheduler", None)
+    train = {"prediction": "epsilon", "snr_gamma": None, **train}
     over: dict[str, Any] = {"train": train, "num_threads": 1}
     if scheduler is not None:
         over["sampling"] = {"scheduler": scheduler}
