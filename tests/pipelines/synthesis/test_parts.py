@@ -32,18 +32,6 @@ class _Killed(BaseException):
 
 
 @pytest.fixture(scope="module")
-def real_train() -> dict[str, torch.Tensor]:
-    gen = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (32, 1, 28, 28), generator=gen, dtype=torch.uint8)
-    return {"images": images, "labels": torch.arange(4).repeat_interleave(8)}
-
-
-@pytest.fixture(scope="module")
-def generator(real_train) -> dict[str, torch.Tensor]:
-    return N.train_generator(real_train, NAMES, _params(), 7, "cpu")
-
-
-@pytest.fixture(scope="module")
 def reference(tmp_path_factory, real_train, generator) -> dict[str, torch.Tensor]:
     """The pool saved in one piece, as before pool parts existed."""
     ds = _pool(tmp_path_factory.mktemp("reference"))
