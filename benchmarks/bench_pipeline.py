@@ -1,12 +1,16 @@
 """End-to-end wall time of a pipeline, per node and in total.
 
     .venv/bin/python benchmarks/bench_pipeline.py [--pipeline ablation_threshold] [--env base]
-      [--rerun-drop 0.15]
+      [--rerun-drop 0.15] [--add-seeds 5]
 
 With --rerun-drop, a second run with `--only-missing-outputs` changes drop_10's drop fraction
-and is timed too (only that arm and the report should recompute). For `__default__` the report
-also gives, for each ablation, the summed time of its nodes within the run: what the sequential
-runner spends on them, i.e. `kedro run --pipeline <ablation>` less the session's start-up.
+and is timed too (only that arm and the report should recompute). With --add-seeds N, a run with
+`--only-missing-outputs` raises `training.seeds` by N and is timed (only the new seeds train).
+The first run's findings (`08_reporting/<ablation>/summary.md`) are saved as
+`results/findings_<pipeline>_<env>.md`: the README's results section quotes that file. For
+`__default__` the report also gives, for each ablation, the summed time of its nodes within the
+run: what the sequential runner spends on them, i.e. `kedro run --pipeline <ablation>` less the
+session's start-up.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import argparse
 import os
 import platform
 import time
+from pathlib import Path
 
 import torch
+import yaml
 from kedro.framework.project import pipelines
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
@@ -49,6 +55,7 @@ def main() -> None:
     parser.add_argument("--pipeline", default="ablation_threshold")
     parser.add_argument("--env", default="base")
     parser.add_argument("--rerun-drop", type=float, default=None)
+    parser.add_argument("--add-seeds", type=int, default=None)
     args = parser.parse_args()
 
     root = scratch_project(f"pipeline-{args.pipeline}-{args.env}")
@@ -56,6 +63,7 @@ def main() -> None:
     load_before = _load()
     total, times = _run(root, args.env, args.pipeline)
     load_after = _load()
+    save_findings(root, args.pipeline, args.env)
     lines = [f"# `{args.pipeline}` on `{args.env}`", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical "
              f"CPUs, {torch.get_num_threads()} torch threads, cuda={torch.cuda.is_available()}. "
@@ -84,11 +92,40 @@ def main() -> None:
                   f"({rerun / total:.1%} of the first run); nodes rerun: "
                   f"{', '.join(sorted(rerun_times)) or 'none'}.", ""]
         summary += f"; rerun after a drop-fraction change {rerun:.0f} s ({rerun / total:.0%})"
+    if args.add_seeds is not None:
+        seeds = _seed_count(root, args.env) + args.add_seeds
+        load_rerun = _load()
+        rerun, rerun_times = _run(root, args.env, args.pipeline,
+                                  params={"training": {"seeds": seeds}}, only_missing=True)
+        trained = sum(1 for name in rerun_times if "train_classifier_seeds" in name)
+        lines += [f"Rerun with `--only-missing-outputs` and training.seeds={seeds} (load "
+                  f"{load_rerun} before): **{rerun:.1f} s** ({rerun / total:.1%} of the first "
+                  f"run); {len(rerun_times)} nodes ran, {trained} of them seed slots.", ""]
+        summary += f"; adding {args.add_seeds} seeds {rerun:.0f} s ({rerun / total:.0%})"
     text = "\n".join(lines)
     print(text)
     path = write_result(f"pipeline_{args.pipeline}_{args.env}", text)
     print(f"SUMMARY: {summary}; load {load_before} -> {load_after} "
           f"(saved to {path.relative_to(path.parents[2])})")
+
+
+def _seed_count(root: Path, env: str) -> int:
+    """How many seeds the environment's `training.seeds` names (a count or a list)."""
+    seeds = None
+    for folder in ("base", env):
+        path = root / "conf" / folder / "parameters_training.yml"
+        if path.exists():
+            block = (yaml.safe_load(path.read_text()) or {}).get("training") or {}
+            seeds = block.get("seeds", seeds)
+    return seeds if isinstance(seeds, int) else len(seeds)
+
+
+def save_findings(root: Path, pipeline: str, env: str) -> None:
+    """Keep the run's findings (each ablation's summary.md) beside the timings."""
+    reports = sorted(root.glob("data/**/08_reporting/*/summary.md"))  # a scratch: one env
+    if reports:
+        text = "\n".join(path.read_text() for path in reports)
+        write_result(f"findings_{pipeline}_{env}", text)
 
 
 if __name__ == "__main__":

@@ -68,6 +68,18 @@ def test_bad_parameter_prints_one_message_and_a_hint(fresh: KedroProject) -> Non
     assert "ParameterError" in (fresh.root / "logs" / "last_error.log").read_text()
 
 
+def test_seeds_as_a_count_pass_through_the_command_line(tmp_path: Path) -> None:
+    # Kedro splits --params on commas, so a count is how seeds travel on the command line: a
+    # valid one runs, an invalid one is refused by the training schema, naming the key.
+    project = make_project(tmp_path / "project")
+    bad = _kedro(project.root, "run", "--params", "training.seeds=0")
+    assert bad.returncode == 1
+    assert "Error: Parameter 'training.seeds': expected a number of seeds >= 1" in bad.stderr
+    ok = _kedro(project.root, "run", "--env", "test", "--pipeline", "data_processing",
+                "--params", "training.seeds=5")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+
+
 def test_traceback_flag_shows_the_full_traceback(fresh: KedroProject) -> None:
     result = _kedro(fresh.root, "run", "--traceback", "--params",
                     "drop_30.filter.drop_fraction=1.0")

@@ -14,10 +14,11 @@ import pytest
 import yaml
 
 import genaug.fingerprints as fingerprints
-from genaug.hooks import FINGERPRINTS
+from genaug.hooks import FINGERPRINTS, StaleOutputsHook
 from genaug.pipelines.ablations import REAL_CURVE_ARMS, create_pipelines
 from genaug.pipelines.synthesis.pipeline import POOL_PARTS
 from genaug.pipelines.training.pipeline import SEED_SLOTS
+from genaug.reruns import FingerprintStore
 
 from .conftest import KedroProject, make_project
 
@@ -30,7 +31,7 @@ ARM_NODES = {f"{arm}.{name}" for arm in ARMS
 CURVE_NODES = {f"{arm}.{name}" for arm in REAL_CURVE_ARMS
                for name in ("draw_extra_real", *TRAIN, "evaluate_classifier")}
 REPORT = {f"reporting.threshold_{name}"
-          for name in ("results_table", "results_markdown", "plot", "exchange_plot")}
+          for name in ("results_table", "results_markdown", "summary", "plot", "exchange_plot")}
 GENERATOR_REPORT = {"generator_report.generator_report", "generator_report.threshold_kept_fidelity"}
 
 
@@ -56,6 +57,41 @@ def _rerun(project: KedroProject, caplog: pytest.LogCaptureFixture,
 
 def test_unchanged_rerun_runs_nothing(project: KedroProject, caplog) -> None:
     assert _rerun(project, caplog) == set()
+
+
+def _trained_and_reused(project: KedroProject, arm: str) -> tuple[set[int], set[int]]:
+    """Seeds an arm's latest training history trained, and seeds it took from the store."""
+    runs = project.load(f"{arm}.training_history")["runs"]
+    reused = {int(s) for s, run in runs.items() if run.get("reused")}
+    return {int(s) for s in runs} - reused, reused
+
+
+def test_raising_the_seed_count_trains_exactly_the_new_seeds(project: KedroProject,
+                                                             caplog) -> None:
+    arms = ("baseline", *ARMS, *REAL_CURVE_ARMS)
+    ran = _rerun(project, caplog, {"training": {"seeds": 3}})  # conf/test trains seed 0
+    training = {n for n in ran if n.split(".")[-1] in TRAIN}
+    assert training == {f"{arm}.{name}" for arm in arms for name in TRAIN}
+    assert not {n for n in ran if n.startswith(("synthesis.", "filtering.", "evaluation."))}
+    for arm in arms:
+        assert _trained_and_reused(project, arm) == ({1, 2}, {0}), arm
+        assert project.load(f"{arm}.metrics")["seeds"] == [0, 1, 2]
+    plan = "\n".join(r.getMessage() for r in caplog.records)
+    assert "new seeds [1, 2]; seeds already trained with the same settings are reused" in plan
+    # Back to one seed: seed 0 comes from the store, nothing is trained.
+    _rerun(project, caplog, {"training": {"seeds": 1}})
+    assert all(_trained_and_reused(project, arm) == (set(), {0}) for arm in arms)
+
+
+def test_a_plain_run_reads_the_seed_stores_as_empty(project: KedroProject) -> None:
+    catalog = project.catalog()
+    assert len(catalog.load("drop_10.seed_store")) >= 3  # seeds 0, 1, 2 were stored
+    hook = StaleOutputsHook()
+    hook._store = FingerprintStore(project.data / FINGERPRINTS)  # as after_context_created
+    hook.before_pipeline_run({"only_missing_outputs": False},
+                             create_pipelines()["ablation_threshold"], catalog)
+    assert len(catalog.load("drop_10.seed_store")) == 0  # every seed trains again
+    assert len(project.catalog().load("drop_10.seed_store")) >= 3  # nothing was deleted
 
 
 def test_guidance_scale_reruns_pool_scores_arms_and_report_not_the_generator(
@@ -96,7 +132,8 @@ def test_classifier_engine_edit_reruns_every_classifier_and_what_follows(
                                                  "score_batch_size": 7}})
     classifiers = {n for n in ARM_NODES if n.endswith((*TRAIN, "evaluate_classifier"))}
     # The curve's draws are redone too: they live in the edited engine.
-    assert ran == classifiers | CURVE_NODES | {"evaluation.train_evaluator"} | REPORT \
+    assert ran == classifiers | CURVE_NODES | {"evaluation.train_evaluator",
+                                                 "evaluation.fid_reference_statistics"} | REPORT \
         | GENERATOR_REPORT
     plan = "\n".join(r.getMessage() for r in caplog.records)
     assert "code changed: genaug.models.classifier_training" in plan

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from scipy import stats
+from statsmodels.stats.weightstats import ttost_paired
 
-from genaug.significance import holm, mean_ci, paired_comparison
+from genaug.significance import decide, holm, mean_ci, paired_comparison, seeds_needed
 
 BASE = {0: 0.80, 1: 0.83, 2: 0.81}
 
@@ -86,3 +88,66 @@ def test_holm_on_a_known_case() -> None:
         pytest.approx(0.06), pytest.approx(0.04), None, pytest.approx(0.06), pytest.approx(0.06)]
     assert holm([0.5, 0.9]) == [pytest.approx(1.0), pytest.approx(1.0)]
     assert holm([]) == []
+
+
+# --------------------------------------------------------------------------- verdicts
+
+TEN = {s: 0.80 + 0.01 * ((7 * s) % 5) for s in range(10)}  # seed-to-seed spread of 4 pp
+
+
+def _verdict(arm: dict[int, float], reference: dict[int, float], margin: float = 0.5,
+             family: int = 1):
+    c = paired_comparison("a", "b", arm, reference, margin_pp=margin)
+    return c, decide(c, c.p_value, c.p_tost, margin, 0.05, family)
+
+
+def test_identical_arms_are_equivalent_not_better() -> None:
+    c, v = _verdict(dict(TEN), TEN)
+    assert (c.diff_pp, c.p_value, c.p_tost) == (0.0, 1.0, 0.0)
+    assert v.outcome == "equivalent"
+
+
+def test_a_one_point_shift_is_better_not_equivalent() -> None:
+    noise = [0.001, -0.001, 0.002, -0.002, 0.0, 0.001, -0.001, 0.0015, -0.0015, 0.0]
+    arm = {s: v + 0.01 + noise[s] for s, v in TEN.items()}
+    c, v = _verdict(arm, TEN)
+    assert c.diff_pp == pytest.approx(1.0) and c.p_value < 1e-6
+    assert c.p_tost > 0.5  # 1 pp is outside ±0.5 pp: equivalence is rejected
+    assert v.outcome == "better"
+    worse = _verdict({s: v - 0.01 + noise[s] for s, v in TEN.items()}, TEN)[1]
+    assert worse.outcome == "worse"
+
+
+def test_equivalence_needs_a_tight_difference_inside_the_margin() -> None:
+    rng = np.random.default_rng(0)
+    arm = {s: v + 0.001 * rng.standard_normal() for s, v in TEN.items()}  # SD 0.1 pp
+    c, v = _verdict(arm, TEN)
+    assert abs(c.diff_pp) < 0.2 and c.p_tost < 0.001
+    assert v.outcome == "equivalent"
+
+
+def test_seeds_needed_of_a_noisy_small_difference_is_confirmed_by_simulation() -> None:
+    rng = np.random.default_rng(1)
+    diffs = 0.004 + 0.006 * rng.standard_normal(5)  # ~0.4 pp with an SD of ~0.6 pp, 5 seeds
+    base = {s: 0.8 for s in range(5)}
+    arm = {s: 0.8 + d for s, d in enumerate(diffs)}
+    c, v = _verdict(arm, base, margin=0.5, family=3)
+    assert v.outcome == "inconclusive" and v.seeds_needed is not None and v.seeds_needed > 5
+    assert v.route in ("difference", "equivalence")
+    # Simulate the design the estimate assumes: n = seeds_needed paired differences with the
+    # observed mean and SD, tested as the verdict would test them at alpha / family.
+    level, n, hits, trials = 0.05 / 3, v.seeds_needed, 0, 2000
+    for _ in range(trials):
+        sample = rng.normal(c.diff_pp, c.sd_pp, n)
+        if v.route == "difference":
+            hits += stats.ttest_1samp(sample, 0.0).pvalue < level
+        else:
+            hits += ttost_paired(sample, np.zeros(n), -0.5, 0.5)[0] < level
+    assert hits / trials >= 0.77  # 80 % power, within simulation noise
+    assert seeds_needed(c.diff_pp, c.sd_pp, 0.5, level, level) == (n, v.route)
+
+
+def test_one_seed_is_inconclusive_without_a_seed_count() -> None:
+    c = paired_comparison("a", "b", {0: 0.81}, {0: 0.80}, margin_pp=0.5)
+    v = decide(c, None, None, 0.5, 0.05, 1)
+    assert v.outcome == "inconclusive" and v.seeds_needed is None and "one seed" in v.reason

@@ -14,6 +14,7 @@ from kedro.io import MemoryDataset
 from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
 
+from genaug.datasets.seed_store import SeedStoreDataset
 from genaug.fingerprints import parameter_view
 from genaug.preflight import check_saved_inputs
 from genaug.reruns import FingerprintStore, Stale, make_plan, output_records
@@ -111,7 +112,8 @@ class StaleOutputsHook:
     this hook computes every output's record and fingerprint (`genaug.reruns`: the parameter
     keys its node reads, the code it runs, library versions, upstream fingerprints), logs the
     plan (nodes to run with reasons, saved versions reused) and marks stale outputs missing.
-    After each node it stores the fingerprints of what was saved.
+    After each node it stores the fingerprints of what was saved. Seed stores are reused only
+    by `--only-missing-outputs` runs: any other run reads them as empty and trains every seed.
     """
 
     def __init__(self) -> None:
@@ -131,6 +133,10 @@ class StaleOutputsHook:
         self._stored = self._store.read() if self._store else {}
         self._current = output_records(pipeline, catalog, self._stored)
         if not run_params.get("only_missing_outputs"):
+            for name in pipeline.inputs():
+                dataset = catalog.get(name)
+                if isinstance(dataset, SeedStoreDataset):
+                    catalog[name] = dataset.without_reuse()
             return
         plan = make_plan(pipeline, catalog, self._current, self._stored)
         logger.info("%s", plan.describe())

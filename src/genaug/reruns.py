@@ -71,7 +71,7 @@ def reasons(current: Mapping[str, Any], saved: Mapping[str, Any] | None) -> list
             if view.get(key, "<unset>") != old.get(key, "<unset>"):
                 dotted = ".".join(p for p in (name.removeprefix("params:"), key) if p)
                 found.append(f"parameter {dotted}: {old.get(key, '<unset>')!r} -> "
-                             f"{view.get(key, '<unset>')!r}")
+                             f"{view.get(key, '<unset>')!r}" + _seeds_note(key, old, view))
     changed = sorted(k for k in current["code"].keys() | saved.get("code", {}).keys()
                      if current["code"].get(k) != saved.get("code", {}).get(k))
     if changed:
@@ -84,6 +84,16 @@ def reasons(current: Mapping[str, Any], saved: Mapping[str, Any] | None) -> list
     if saved.get("node") != current["node"]:
         found.append(f"made by another node ({saved.get('node')})")
     return found or ["fingerprint differs"]
+
+
+def _seeds_note(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """For a change of `seeds`: which seeds are new (a seed slot reuses the others from the
+    arm's seed store when nothing else changed)."""
+    if key != "seeds" or not isinstance(old.get(key), list) or not isinstance(new.get(key), list):
+        return ""
+    added = [s for s in new[key] if s not in old[key]]
+    return (f" (new seeds {added}; seeds already trained with the same settings are reused "
+            "from the seed store)") if added else ""
 
 
 @dataclass

@@ -15,6 +15,13 @@ DESIGN.md), so two arms are compared on the seeds they have in common:
 
 A test is undefined (p None, with a note) when the differences do not vary across seeds but are
 not all zero (the t statistic is infinite), or when there is nothing to pair.
+
+Every comparison ends in one of four verdicts (`decide`): *better* / *worse* (the paired test,
+Holm-adjusted over the table's comparisons), *equivalent* within ±margin (a paired TOST,
+`statsmodels.stats.weightstats.ttost_paired`, Holm-adjusted in its own family), or
+*inconclusive*, with the number of seeds that would resolve it (`seeds_needed`: statsmodels'
+t-test power, assuming the observed SD of the paired differences and the observed mean
+difference are the true ones).
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestPower
+from statsmodels.stats.weightstats import ttost_paired
 
 # Differences smaller than this (a fraction) are float noise: accuracies are multiples of 1/N.
 _EPS = 1e-12
@@ -53,6 +63,10 @@ class Comparison:
     p_value: float | None
     test: str
     note: str | None = None
+    # SD of the per-seed differences (pp; None for one seed) and the paired TOST p-value of
+    # |difference| < margin (None when no margin was given or for one seed).
+    sd_pp: float | None = None
+    p_tost: float | None = None
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> MeanEstimate:
@@ -74,8 +88,9 @@ def paired_comparison(arm: str, reference: str, arm_top1: Mapping[int, float],
                       reference_top1: Mapping[int, float],
                       arm_correct: Mapping[int, Sequence[int]] | None = None,
                       reference_correct: Mapping[int, Sequence[int]] | None = None,
-                      confidence: float = 0.95) -> Comparison:
-    """Compare two arms on their common seeds: paired t-test, or McNemar for one seed.
+                      confidence: float = 0.95, margin_pp: float | None = None) -> Comparison:
+    """Compare two arms on their common seeds: paired t-test (and TOST within ±`margin_pp`),
+    or McNemar for one seed.
 
     `*_top1` map a seed to its Top-1; `*_correct` map a seed to the 0/1 correctness of every
     `real_test` image in order (needed for the one-seed test only).
@@ -86,7 +101,7 @@ def paired_comparison(arm: str, reference: str, arm_top1: Mapping[int, float],
                           "no common seed to pair")
     if len(seeds) >= 2:
         return _paired_t(arm, reference, [arm_top1[s] for s in seeds],
-                         [reference_top1[s] for s in seeds], confidence)
+                         [reference_top1[s] for s in seeds], confidence, margin_pp)
     seed = seeds[0]
     diff = 100 * (arm_top1[seed] - reference_top1[seed])
     if arm_correct is None or reference_correct is None or seed not in arm_correct \
@@ -97,20 +112,30 @@ def paired_comparison(arm: str, reference: str, arm_top1: Mapping[int, float],
 
 
 def _paired_t(arm: str, reference: str, a: list[float], b: list[float],
-              confidence: float) -> Comparison:
-    """Paired Student t-test over seeds with the interval of the mean difference."""
+              confidence: float, margin_pp: float | None) -> Comparison:
+    """Paired Student t-test over seeds with the interval of the mean difference, and the
+    paired TOST p-value of |difference| < margin."""
     diffs = np.round(np.asarray(a, dtype=float) - np.asarray(b, dtype=float), 12)
     n, mean = int(diffs.size), float(diffs.mean())
     test = f"paired t-test over {n} seeds"
     if float(diffs.std()) <= _EPS:  # no seed-to-seed variation: t is 0/0 or infinite
+        # The difference is known exactly: inside the margin (TOST p 0) or not (p 1).
+        p_tost = None if margin_pp is None else float(abs(100 * mean) >= margin_pp)
         if abs(mean) <= _EPS:
-            return Comparison(arm, reference, n, 0.0, 0.0, 0.0, 1.0, test)
+            return Comparison(arm, reference, n, 0.0, 0.0, 0.0, 1.0, test, sd_pp=0.0,
+                              p_tost=p_tost)
         return Comparison(arm, reference, n, 100 * mean, 100 * mean, 100 * mean, None, test,
-                          "the difference is the same on every seed: t-test undefined")
+                          "the difference is the same on every seed: t-test undefined",
+                          sd_pp=0.0, p_tost=p_tost)
     result = stats.ttest_rel(diffs, np.zeros_like(diffs))
     ci = result.confidence_interval(confidence)
+    p_tost = None
+    if margin_pp is not None:
+        p_tost = float(ttost_paired(np.asarray(a, dtype=float), np.asarray(b, dtype=float),
+                                    -margin_pp / 100, margin_pp / 100)[0])
     return Comparison(arm, reference, n, 100 * mean, 100 * float(ci.low),
-                      100 * float(ci.high), float(result.pvalue), test)
+                      100 * float(ci.high), float(result.pvalue), test,
+                      sd_pp=100 * float(diffs.std(ddof=1)), p_tost=p_tost)
 
 
 def _mcnemar(arm: str, reference: str, arm_correct: Sequence[int],
@@ -157,11 +182,98 @@ def _newcombe_paired(both: int, only_1: int, only_2: int, neither: int, confiden
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
     """Holm-Bonferroni adjusted p-values of one family (None entries are left out, stay None)."""
-    defined = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
-    m = len(defined)
+    index = [i for i, p in enumerate(p_values) if p is not None]
     adjusted: list[float | None] = [None] * len(p_values)
-    running = 0.0
-    for rank, (p, i) in enumerate(defined):
-        running = max(running, min(1.0, (m - rank) * p))
-        adjusted[i] = running
+    if index:
+        values = multipletests([p_values[i] for i in index], method="holm")[1]
+        for i, value in zip(index, values, strict=True):
+            adjusted[i] = float(value)
     return adjusted
+
+
+# --------------------------------------------------------------------------- verdicts
+
+VERDICTS = ("better", "worse", "equivalent", "inconclusive")
+POWER = 0.8
+# More seeds than this are reported as "more than" (the power solver's search bound).
+MAX_SEEDS = 10_000
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one comparison, and for an inconclusive one what would resolve it."""
+
+    outcome: str
+    seeds_needed: int | None = None
+    # "difference" (a paired t-test detecting the observed difference) or "equivalence"
+    # (a TOST showing |difference| < margin), whichever needs fewer seeds.
+    route: str | None = None
+    reason: str | None = None
+
+
+def seeds_needed(diff_pp: float, sd_pp: float, margin_pp: float, alpha_difference: float,
+                 alpha_equivalence: float, power: float = POWER) -> tuple[int | None, str | None]:
+    """Seeds for `power` to resolve a comparison, assuming the observed mean difference and SD
+    of the paired differences are the true ones: (n, route), the cheaper of the two routes.
+
+    difference: a two-sided paired t-test at `alpha_difference` detecting |diff|; equivalence:
+    a TOST at `alpha_equivalence` showing |diff| < margin, approximated by a one-sided t-test of
+    effect (margin − |diff|) / SD (exact for diff = 0 up to the second one-sided test). None
+    when neither route can succeed (no variation, or |diff| = margin).
+    """
+    if not sd_pp > _EPS:
+        return None, None
+    solver = TTestPower()
+    found: list[tuple[int, str]] = []
+    for route, effect, alpha, side in (
+            ("difference", abs(diff_pp) / sd_pp, alpha_difference, "two-sided"),
+            ("equivalence", (margin_pp - abs(diff_pp)) / sd_pp, alpha_equivalence, "larger")):
+        if effect <= 1e-6:
+            continue
+        n = _solve_n(solver, effect, alpha, power, side)
+        if n is not None:
+            found.append((n, route))
+    if not found:
+        return None, None
+    return min(found)
+
+
+def _solve_n(solver: TTestPower, effect: float, alpha: float, power: float,
+             alternative: str) -> int | None:
+    """The smallest whole n >= 2 with at least `power` (None beyond MAX_SEEDS)."""
+    def achieved(n: int) -> float:
+        return float(solver.power(effect_size=effect, nobs=n, alpha=alpha,
+                                  alternative=alternative))
+
+    if achieved(MAX_SEEDS) < power:
+        return None
+    low, high = 2, MAX_SEEDS
+    if achieved(low) >= power:
+        return low
+    while high - low > 1:  # power grows with n: bisect on whole numbers
+        mid = (low + high) // 2
+        low, high = (low, mid) if achieved(mid) >= power else (mid, high)
+    return high
+
+
+def decide(comparison: Comparison, p_holm: float | None, p_tost_holm: float | None,
+           margin_pp: float, alpha: float, family_size: int) -> Verdict:
+    """better / worse / equivalent within ±margin / inconclusive (with the seeds needed).
+
+    The seeds needed assume the observed SD and difference, the difference test at Holm's most
+    stringent level alpha / family_size (the level a comparison must pass whatever its rank),
+    and the equivalence test at the same level in its own family.
+    """
+    if p_holm is not None and p_holm < alpha and comparison.diff_pp:
+        return Verdict("better" if comparison.diff_pp > 0 else "worse")
+    if p_tost_holm is not None and p_tost_holm < alpha:
+        return Verdict("equivalent")
+    if comparison.n < 2 or comparison.sd_pp is None or comparison.diff_pp is None:
+        return Verdict("inconclusive", reason="one seed: the seed-to-seed SD is unknown")
+    if comparison.sd_pp <= _EPS:
+        return Verdict("inconclusive", reason="no seed-to-seed variation to test against")
+    level = alpha / max(1, family_size)
+    n, route = seeds_needed(comparison.diff_pp, comparison.sd_pp, margin_pp, level, level)
+    if n is None:
+        return Verdict("inconclusive", reason="no number of seeds resolves it at this SD")
+    return Verdict("inconclusive", n, route)

@@ -275,6 +275,9 @@ class ArmRunsHook:
             table = outputs.get(f"{ablation}_results")
             if table is not None:
                 self._guard(f"the {ablation} table", self._log_table, ablation, table)
+            tested = outputs.get(f"{ablation}_comparisons")
+            if tested is not None:
+                self._guard(f"the {ablation} verdicts", self._log_verdicts, ablation, tested)
 
     @hook_impl(tryfirst=True)  # while the parent is still running (kedro-mlflow ends it)
     def after_pipeline_run(self, pipeline: Pipeline, catalog: Any) -> None:
@@ -366,6 +369,21 @@ class ArmRunsHook:
             logged.update(fresh)
             if isinstance(row.get("ir_note"), str):
                 self._client.set_tag(self._children[arm], "ir_note", row["ir_note"])
+            if isinstance(row.get("verdict"), str):
+                self._client.set_tag(self._children[arm], f"{ablation}/verdict", row["verdict"])
+
+    def _log_verdicts(self, ablation: str, comparisons: Any) -> None:
+        """Every comparison's verdict on the parent run: a tag `<ablation>/verdict/<arm> vs
+        <reference>`, and its seeds needed as a metric when it is inconclusive."""
+        assert self._client is not None and self._parent is not None
+        needed = []
+        for row in comparisons.to_dict("records"):
+            key = f"{ablation}/verdict/{metric_key(row['arm'])} vs {metric_key(row['reference'])}"
+            self._client.set_tag(self._parent, key, str(row["verdict"]))
+            if is_number(row.get("seeds_needed")):
+                needed.append((key.replace("/verdict/", "/seeds_needed/"),
+                               float(row["seeds_needed"]), 0))
+        self._log(self._parent, {}, needed)
 
     def _log_generator(self, generator: Mapping[str, Any]) -> None:
         """The generator's loss per optimiser step, on the parent run."""

@@ -11,7 +11,12 @@ from genaug.models.feature_extractors import (
     evaluator_extractors,
     select_feature_extractor,
 )
-from genaug.models.fid import fid_and_inception_score, finite_or_none, subsample
+from genaug.models.fid import (
+    fid_and_inception_score,
+    finite_or_none,
+    reference_statistics,
+    subsample,
+)
 from genaug.pipelines.evaluation.nodes import train_evaluator
 from tests.pipelines.training.helpers import evaluation_params, names, patterns
 
@@ -86,3 +91,13 @@ def test_inception_selection_and_unsafe_weights(tmp_path):
     torch.save({"f": print}, bad)
     with pytest.raises(ParameterError, match="weights_only"):
         check_inception_weights(str(bad), "evaluation.inception_weights_path")
+
+
+def test_reference_statistics_give_the_same_fid_as_the_images(evaluator):
+    feats, logits = evaluator_extractors(evaluator, EVAL.evaluator, 1, 4)
+    reference, fake = patterns(30, 4, seed=6)["images"], patterns(20, 4, seed=7)["images"]
+    stats = reference_statistics(reference, feats, 64, torch.device("cpu"))
+    assert int(stats["real_features_num_samples"]) == reference.shape[0]
+    direct = fid_and_inception_score(reference, fake, feats, logits, 64, torch.device("cpu"), 2, 0)
+    cached = fid_and_inception_score(stats, fake, feats, logits, 64, torch.device("cpu"), 2, 0)
+    assert cached == direct  # the same sums: bit-identical FID and IS

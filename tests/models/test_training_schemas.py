@@ -32,8 +32,11 @@ def _evaluation(over: dict[str, Any]) -> EvaluationParams:
 def test_project_blocks_parse(env):
     training = conf_params("training") if env == "test" else _yaml("base", "training")
     evaluation = conf_params("evaluation") if env == "test" else _yaml("base", "evaluation")
-    # training writes out every key; the evaluator leaves a few at their defaults
-    assert parse(TrainingParams, training, "training").to_dict() == training
+    # training writes out every key (seeds as a count N: seeds 0..N-1); the evaluator leaves a
+    # few at their defaults
+    count = training["seeds"]
+    assert parse(TrainingParams, training, "training").to_dict() == {
+        **training, "seeds": list(range(count)) if isinstance(count, int) else count}
     parsed = parse(EvaluationParams, evaluation, "evaluation").to_dict()
     assert deep_merge(parsed, evaluation) == parsed
     assert {k: parsed["evaluator"][k] for k in ("momentum", "lr_step_epochs", "lr_gamma")} == {
@@ -57,6 +60,7 @@ def test_optional_keys_keep_their_defaults():
         "weight_decay": 0.0, "lr_step_epochs": 10, "lr_gamma": 0.1, "label_smoothing": 0.0,
         "augment": {"random_crop": False, "crop_padding": 2, "horizontal_flip": False,
                     "per_sample": True},
+        "precision": "auto", "channels_last": True,
         "num_threads": None, "mix": "ratio", "synthetic_fraction": 0.5, "epoch_basis": "real",
         "extra_real_per_class": None,
         "pretrain": {"epochs": 3, "lr": 1.0}, "finetune": {"epochs": 3, "lr": 1.0}}
@@ -67,6 +71,11 @@ def test_optional_keys_keep_their_defaults():
     assert (evaluation.inception_weights_path, evaluation.fid_reference,
             evaluation.max_fid_images, evaluation.is_splits, evaluation.compute_fid,
             evaluation.evaluator.min_test_accuracy) == (None, "real_test", None, 10, True, None)
+
+
+def test_seeds_as_a_count_mean_seeds_zero_to_n_minus_one():
+    assert _training({"seeds": 5}).seeds == [0, 1, 2, 3, 4]
+    assert _training({"seeds": [4, 2]}).seeds == [4, 2]  # a list is kept as given
 
 
 def test_null_sub_blocks_mean_defaults():
@@ -96,6 +105,8 @@ TRAINING_CASES: list[tuple[dict[str, Any], str]] = [
     ({"seeds": [1, 1]}, "training.seeds"),
     ({"seeds": [-1]}, "training.seeds"),
     ({"seeds": 0}, "training.seeds"),
+    ({"seeds": True}, "training.seeds"),
+    ({"precision": "fp16"}, "training.precision"),
     ({"epochs": -1}, "training.epochs"),
     ({"epochs": 0}, "training.epochs"),
     ({"epochs": 2.0}, "training.epochs"),

@@ -40,6 +40,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from tqdm.auto import tqdm
 
 from genaug.common.bundles import Bundle
+from genaug.common.precision import autocast, memory_format, resolve_precision
 from genaug.common.seeding import derive_seed
 from genaug.common.validation import ParameterError
 from genaug.models.classifiers import build_classifier, load_state, normalize_images
@@ -204,12 +205,16 @@ def run_phase(model: nn.Module, name: str, images: torch.Tensor, labels: torch.T
               desc: str = "train", generator: torch.Generator | None = None) -> dict[str, Any]:
     """Train `model` for `epochs` over `sampler`'s batches; return the phase's history."""
     optimizer = _make_optimizer(model, params, lr)
+    precision = resolve_precision(params.precision, device)
+    layout = memory_format(params.channels_last)
     steps_per_epoch = len(sampler)
     total = steps_per_epoch * epochs
     augment = build_augment(params.augment, tuple(images.shape[-2:]), generator)
     seen = torch.zeros(len(SOURCES), dtype=torch.int64)
     history: dict[str, Any] = {"name": name, "epochs": epochs, "lr": lr,
-                               "steps_per_epoch": steps_per_epoch, "loss": [], "train_acc": []}
+                               "steps_per_epoch": steps_per_epoch, "precision": precision,
+                               "channels_last": params.channels_last, "loss": [],
+                               "train_acc": []}
     images, labels = images.to(device), labels.to(device)
     model.train()
     step, start = 0, time.perf_counter()
@@ -225,8 +230,10 @@ def run_phase(model: nn.Module, name: str, images: torch.Tensor, labels: torch.T
                 x = augment(x)
             for group in optimizer.param_groups:
                 group["lr"] = lr * _lr_factor(params, step, total, steps_per_epoch)
-            logits = model(normalize_images(x, stats))
-            loss = F.cross_entropy(logits, y, label_smoothing=params.label_smoothing)
+            # Autocast around the forward pass and the loss only (weights and optimizer fp32).
+            with autocast(precision, device):
+                logits = model(normalize_images(x, stats).contiguous(memory_format=layout))
+                loss = F.cross_entropy(logits, y, label_smoothing=params.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -314,7 +321,8 @@ def init_classifier(params: ClassifierParams, in_channels: int, num_classes: int
                     train_seed: int, device: torch.device) -> nn.Module:
     """The seed's initial model: torch's global RNG seeded by `train_seed` (dropout draws too)."""
     torch.manual_seed(train_seed)
-    return build_classifier(params, in_channels, num_classes).to(device)
+    model = build_classifier(params, in_channels, num_classes)
+    return model.to(device, memory_format=memory_format(params.channels_last))
 
 
 def phase_batches(params: TrainingParams, pools: tuple[str, ...], n_real: int, n_other: int,
@@ -386,7 +394,8 @@ def train_evaluator_network(params: ClassifierParams, images: torch.Tensor,
     train_seed = derive_seed(seed, "evaluator")
     torch.manual_seed(train_seed)
     generator = torch.Generator().manual_seed(train_seed)
-    model = build_classifier(params, images.shape[1], num_classes).to(device)
+    model = build_classifier(params, images.shape[1], num_classes).to(
+        device, memory_format=memory_format(params.channels_last))
     sampler = ShuffledBatchSampler(labels.numel(), params.batch_size, generator)
     run_phase(model, "train", images, labels, torch.zeros_like(labels), sampler,
               params.epochs, params.lr, params, params.normalize.stats(), device,

@@ -49,6 +49,8 @@ from diffusers.optimization import get_cosine_schedule_with_warmup
 from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
+from genaug.common.precision import autocast
+
 logger = logging.getLogger(__name__)
 
 SCHEDULERS = ("dpmsolver++", "ddim", "ddpm", "edm_euler", "edm_dpmsolver++")
@@ -151,13 +153,14 @@ def train_unet(unet: UNet2DModel, objective: Objective, images: torch.Tensor,
                labels: torch.Tensor, *, num_classes: int, steps: int, batch_size: int,
                lr: float, warmup_steps: int, weight_decay: float, ema_decay: float,
                label_dropout: float, hflip: bool, generator: torch.Generator,
-               device: torch.device, log_every: int = 100) -> tuple[EMAModel, list[float]]:
+               device: torch.device, log_every: int = 100, precision: str = "fp32"
+               ) -> tuple[EMAModel, list[float]]:
     """Train the UNet on padded float images in [-1, 1]; return its EMA and the loss history.
 
     `objective` (``diffusion_objectives``) says what the UNet predicts and how the loss is
     weighted. All randomness (batches, flips, label dropout, noise, noise levels) comes from
     `generator` (a CPU generator), so a run is reproducible on CPU whatever the global RNG
-    state.
+    state. `precision` (resolved: fp32 or bf16) autocasts the loss's forward pass only.
     """
     unet.to(device).train()
     ema = EMAModel(unet.parameters(), decay=ema_decay, use_ema_warmup=True)
@@ -181,8 +184,9 @@ def train_unet(unet: UNet2DModel, objective: Objective, images: torch.Tensor,
             y[drop] = num_classes
         noise = torch.randn(x0.shape, generator=generator)
         levels = objective.draw_levels(batch_size, generator)
-        loss = objective.loss(unet, x0.to(device), y.to(device), noise.to(device),
-                              levels.to(device))
+        with autocast(precision, device):
+            loss = objective.loss(unet, x0.to(device), y.to(device), noise.to(device),
+                                  levels.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -207,11 +211,12 @@ def train_unet(unet: UNet2DModel, objective: Objective, images: torch.Tensor,
 @torch.inference_mode()
 def sample_unet(unet: UNet2DModel, scheduler, labels: torch.Tensor, noise: torch.Tensor, *,
                 steps: int, guidance_scale: float, null_class: int,
-                device: torch.device) -> torch.Tensor:
+                device: torch.device, precision: str = "fp32") -> torch.Tensor:
     """Denoise `noise` (B×C×S×S) into images in [-1, 1] conditioned on `labels`.
 
     With guidance_scale != 1, the conditional and unconditional (null class) predictions
-    are computed in one doubled batch and combined as u + s·(c − u).
+    are computed in one doubled batch and combined as u + s·(c − u). `precision` (resolved)
+    autocasts the UNet's forward pass; the scheduler's update stays in fp32.
     """
     scheduler.set_timesteps(steps, device=device)
     x = noise.to(device) * scheduler.init_noise_sigma
@@ -222,7 +227,8 @@ def sample_unet(unet: UNet2DModel, scheduler, labels: torch.Tensor, noise: torch
     for t in scheduler.timesteps:
         inp = torch.cat([x, x]) if guided else x
         inp = scheduler.scale_model_input(inp, t)
-        eps = unet(inp, t, class_labels=y).sample
+        with autocast(precision, device):
+            eps = unet(inp, t, class_labels=y).sample.float()
         if guided:
             cond, uncond = eps.chunk(2)
             eps = uncond + guidance_scale * (cond - uncond)

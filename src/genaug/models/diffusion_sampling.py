@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from genaug.common.bundles import Bundle, to_uint8
+from genaug.common.precision import resolve_precision
 from genaug.common.seeding import derive_seed
 from genaug.common.validation import ParameterError
 from genaug.models import diffusion as D
@@ -145,7 +146,8 @@ class PoolSampler:
                                                   pixel_space=True)
             x = D.sample_unet(unet, scheduler, labels[lo:hi], noise[lo:hi], steps=s.steps,
                               guidance_scale=s.guidance_scale, null_class=meta["null_class"],
-                              device=self.device)
+                              device=self.device,
+                              precision=resolve_precision(self.params.precision, self.device))
             out.append(to_uint8(D.crop_images(x, pads)))  # stays on the device: no sync
             bar.update(out[-1].shape[0])
         bar.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from genaug.common.bundles import class_counts, to_float
+from genaug.common.precision import resolve_precision
 from genaug.common.seeding import derive_seed
 from genaug.models import diffusion as D
 from genaug.models.diffusion_objectives import build_objective
@@ -59,14 +60,15 @@ def train_closed_set(images: torch.Tensor, labels: torch.Tensor, class_names: li
             batch_size=t.batch_size, lr=t.lr, warmup_steps=t.warmup_steps,
             weight_decay=t.weight_decay, ema_decay=t.ema_decay,
             label_dropout=t.label_dropout, hflip=t.hflip, generator=gen, device=device,
-            log_every=t.log_every)
+            log_every=t.log_every, precision=resolve_precision(params.precision, device))
     seconds = time.perf_counter() - start
     ema.copy_to(unet.parameters())
     unet.cpu().eval()
     tail = history[-max(1, len(history) // 10):]
     logger.info("generator trained in %.1f s (%.2f steps/s); final loss %.4f", seconds,
                 t.steps / seconds, sum(tail) / len(tail))
-    meta = {"kind": "closed_set", "unet_config": D.stable_config(unet.config),
+    meta = {"kind": "closed_set", "precision": resolve_precision(params.precision, device),
+            "unet_config": D.stable_config(unet.config),
             "scheduler_config": D.stable_config(objective.scheduler.config),
             "prediction": t.prediction, "num_classes": k,
             "class_names": class_names, "image_shape": [c, h, w], "sample_size": size,

@@ -11,7 +11,7 @@ from genaug.schemas.project import ARM_STAGES
 # Datasets every arm reads under their global names (made once by the shared stages).
 SHARED_DATASETS = frozenset({
     "real_train", "real_reserve", "real_test", "class_names",
-    "synthetic_pool", "synthetic_scores", "evaluator",
+    "synthetic_pool", "synthetic_scores", "evaluator", "fid_reference_stats",
 })
 SHARED_PARAMS = ("params:seed", "params:device")
 

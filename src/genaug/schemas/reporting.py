@@ -25,6 +25,9 @@ class AblationReport(Schema):
     # Family-wise error rate: a comparison is "distinguishable" when its Holm-adjusted p is
     # below it (the family: every comparison of the table).
     alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
+    # Equivalence margin Δ (pp): a comparison is "equivalent" when a paired TOST shows
+    # |arm − reference| < Δ (Holm-adjusted over the table's comparisons, at `alpha`).
+    equivalence_margin_pp: Annotated[float, Field(gt=0.0)] = 0.5
 
 
 class ReportingParams(Schema):

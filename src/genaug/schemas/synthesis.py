@@ -182,6 +182,9 @@ class SynthesisParams(Schema):
     # as affecting results: on CPU the thread count changes float reduction order, and a
     # generator trained with 1 thread differs in the last bits from one trained with 2.
     num_threads: PositiveInt | None = None
+    # Closed-set UNet training and sampling: auto = bf16 autocast (fp32 weights) where the
+    # device runs bf16 natively, else fp32 (genaug.common.precision).
+    precision: Literal["auto", "fp32", "bf16"] = "fp32"
     model: ModelParams | None = None  # required for the closed set
     train: TrainParams | None = None  # required for the closed set
     pretrained: PretrainedParams | None = None  # required for a pretrained generator

@@ -92,6 +92,11 @@ class ClassifierParams(Schema):
     lr_gamma: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
     label_smoothing: UnitInterval = 0.0
     augment: AugmentParams = AugmentParams()
+    # auto = bf16 autocast (fp32 weights and optimizer) where the device runs bf16 natively
+    # (CUDA, AVX512-BF16/AMX CPUs), else fp32; the choice is logged and kept in the history.
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # Activations and conv weights in channels_last (faster convolutions on CPU and GPU).
+    channels_last: bool = True
     # CPU threads for torch (null = torch's default). Not marked `affects_results=False`: the
     # thread count changes the order of float reductions, so trained weights differ bitwise.
     num_threads: PositiveInt | None = None
@@ -120,6 +125,8 @@ class TrainingParams(ClassifierParams):
     """`training`: an arm's classifiers (one per seed) and how real and synthetic images mix."""
 
     strategy: Literal["real_only", "joint", "sequential", "real_augmented"]
+    # A count N (seeds 0..N-1; it survives `kedro run --params training.seeds=10`) or an
+    # explicit list of distinct seeds.
     seeds: Annotated[list[NonNegativeInt], Field(min_length=1)]
     mix: Literal["ratio", "concat"] = "ratio"
     synthetic_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
@@ -146,6 +153,17 @@ class TrainingParams(ClassifierParams):
                         sub[key] = data[key]
             data[phase] = sub
         return data
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _count_is_range(cls, seeds: Any) -> Any:
+        """`seeds: N` means seeds 0..N-1."""
+        if isinstance(seeds, int) and not isinstance(seeds, bool):
+            if seeds < 1:
+                raise ParameterError("", "a number of seeds >= 1 or a non-empty list of "
+                                     "distinct ints >= 0", seeds)
+            return list(range(seeds))
+        return seeds
 
     @field_validator("seeds")
     @classmethod

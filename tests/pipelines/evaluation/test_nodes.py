@@ -51,7 +51,7 @@ def _evaluate(data, trained, evaluator, eval_over=None, synthetic="synthetic",
     packed, hist = trained
     syn = data[synthetic] if synthetic else None
     return evaluate_classifier(packed, hist, syn, data["real_test"], data["real_train"],
-                               data["real_reserve"], evaluator, class_names or names(),
+                               data["real_reserve"], evaluator, None, class_names or names(),
                                evaluation_params(eval_over), training, 5, "cpu")
 
 

@@ -34,10 +34,11 @@ def _arm(arm: str):
     return arm_pipeline(training.create_template() + evaluation.create_template(), arm)
 
 
-def test_evaluation_pipeline_groups_its_node_under_the_stage():
+def test_evaluation_pipeline_groups_its_nodes_under_the_stage():
     pipe = evaluation.create_pipeline()
-    assert [n.name for n in pipe.nodes] == ["evaluation.train_evaluator"]
-    assert pipe.outputs() == {"evaluator"}
+    assert [n.name for n in pipe.nodes] == ["evaluation.train_evaluator",
+                                            "evaluation.fid_reference_statistics"]
+    assert pipe.all_outputs() == {"evaluator", "fid_reference_stats"}
     assert pipe.inputs() == {"real_train", "real_reserve", "real_test", "class_names",
                              "params:evaluation", "params:seed", "params:device"}
 
@@ -49,6 +50,7 @@ def test_two_arms_run_with_distinct_outputs():
         "real_train": patterns(10, 4, seed=1), "real_reserve": patterns(10, 4, seed=2),
         "real_test": patterns(8, 4, seed=3), "class_names": names(),
         "arm_a.synthetic_kept": syn_a, "arm_b.synthetic_kept": syn_b,
+        "arm_a.seed_store": {}, "arm_b.seed_store": {},  # nothing trained before
         "params:evaluation": evaluation_params(),
         "params:arm_a.training": training_params({"strategy": "joint",
                                                   "synthetic_fraction": 0.25}),

@@ -17,6 +17,7 @@ from genaug.pipelines.reporting.nodes import (
     results_markdown,
 )
 from genaug.schemas.reporting import AblationReport
+from genaug.significance import VERDICTS
 
 REPORT = AblationReport(title="Training", labels={"drop_20": "joint (drop_20)"},
                         comparisons=[["sequential", "drop_20"]])
@@ -93,6 +94,13 @@ def test_training_table_gains_tests_ir_and_exchange_rate() -> None:
     smallest = raw.idxmin()
     assert comparisons.loc[smallest, "p_holm"] == pytest.approx(min(1.0, 3 * raw[smallest]))
     assert table.loc["sequential", "p_holm"] == pytest.approx(comparisons["p_holm"][1])
+    # Every comparison ends in one of four verdicts; an open one says what would settle it.
+    assert set(comparisons["verdict"]) <= set(VERDICTS)
+    for row in comparisons.to_dict("records"):
+        assert row["margin_pp"] == 0.5
+        if row["verdict"] == "inconclusive":
+            assert isinstance(row["verdict_note"], str) or row["seeds_needed"] > 3
+    assert table.loc["drop_20", "verdict"] == comparisons.loc[0, "verdict"]
 
 
 def test_markdown_has_cis_verdict_and_no_plus_minus_for_one_seed() -> None:
@@ -102,12 +110,14 @@ def test_markdown_has_cis_verdict_and_no_plus_minus_for_one_seed() -> None:
     assert re.search(r"\| joint \(drop_20\) +\|", markdown)
     assert "| 80.00 " in markdown  # one seed: the mean, no interval
     assert "p undefined (one seed and no per-image correctness saved)" in markdown
-    assert "**Verdict:** nothing is established at n = 1 seed" in markdown
+    assert ("**Verdict** (n = 1 seed, Holm α = 0.05, margin 0.5 pp; 0 of 4 comparisons settled): "
+            "inconclusive: ") in markdown
     table3, comparisons3 = _training_table(seeds=3)
     markdown3 = results_markdown(table3, comparisons3, REPORT)
     assert re.search(r"\| 82\.00 \[\d+\.\d\d, \d+\.\d\d\]", markdown3)
     assert re.search(r"`sequential` − `joint \(drop_20\)`: -3\.00 \[-\d\.\d\d, -\d\.\d\d\] pp, "
-                     r"p = \S+ \(Holm \S+\), paired t-test over 3 seeds — ", markdown3)
+                     r"p = \S+ \(Holm \S+\), TOST p = \S+ \(Holm \S+\), paired t-test over 3 "
+                     r"seeds — worse", markdown3)
     assert "E of `sequential`: gain -1.00 pp is below the curve's start" in markdown3
     assert "| 200 [" in markdown3  # E of joint with its interval
 
@@ -124,8 +134,8 @@ def test_one_seed_with_saved_correctness_uses_mcnemar_in_the_table() -> None:
     assert row["p_value"] == pytest.approx(2 * 0.5 ** 10)
     assert bool(comparisons.loc[0, "distinguishable"])
     markdown = results_markdown(table, comparisons, AblationReport(title="t"))
-    assert "**Verdict** (n = 1 seed, Holm α = 0.05): established: `drop_10` − `baseline`" \
-        in markdown
+    assert ("**Verdict** (n = 1 seed, Holm α = 0.05, margin 0.5 pp; 1 of 1 comparisons settled): "
+            "better: `drop_10` − `baseline` (+10.00 pp") in markdown
 
 
 def test_plots_draw_cis_and_the_curve() -> None:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from genaug.common.validation import ParameterError
+from genaug.datasets.seed_store import SeedStoreDataset
 from genaug.models.classifier_training import predict
 from genaug.models.classifiers import build_classifier, unpack_states
 from genaug.pipelines.training.nodes import (
@@ -160,7 +161,8 @@ def test_seed_slots_combined_equal_one_node_training_every_seed():
         patterns(15, 4, seed=3)
     extra = extra_real_like(reserve, synthetic, names(4), 7)
     whole, history = train_classifier(real, names(4), extra, params, 7, "cpu")
-    slots = [SeedSlot(j, 2).train(real, names(4), extra, params, 7, "cpu") for j in range(2)]
+    slots = [SeedSlot(j, 2).train(real, names(4), extra, params, 7, "cpu", {})[:2]
+             for j in range(2)]
     assert sorted(slots[1][1]["runs"]) == ["0"]  # slot 1 of 2: the second seed only
     packed, combined = combine_seeds(params, *(w for w, _ in slots), *(h for _, h in slots))
     assert list(packed) == list(whole)
@@ -176,6 +178,27 @@ def test_seed_slots_combined_equal_one_node_training_every_seed():
 
 def test_a_slot_beyond_the_seeds_trains_nothing():
     params = training_params({"strategy": "real_only", "seeds": [0]})
-    packed, history = SeedSlot(2, 3).train(patterns(20, 4, seed=1), names(4), None, params, 7,
-                                           "cpu")
-    assert packed == {} and history["runs"] == {}
+    packed, history, new = SeedSlot(2, 3).train(patterns(20, 4, seed=1), names(4), None,
+                                                params, 7, "cpu", {})
+    assert packed == {} and history["runs"] == {} and new == {}
+
+
+def test_a_slot_reuses_stored_seeds_and_trains_only_the_others(tmp_path):
+    """A seed whose key is in the store is taken from it; weights equal a fresh training."""
+    store = SeedStoreDataset(str(tmp_path / "store"))
+    real = patterns(20, 4, seed=1)
+    one = training_params({"strategy": "real_only", "seeds": [0], "epochs": 1})
+    first, _, new = SeedSlot(0, 1).train(real, names(4), None, one, 7, "cpu", store.load())
+    store.save(new)
+    three = training_params({"strategy": "real_only", "seeds": [0, 1, 2], "epochs": 1})
+    packed, history, new = SeedSlot(0, 1).train(real, names(4), None, three, 7, "cpu",
+                                                store.load())
+    assert history["runs"]["0"]["reused"] and not history["runs"]["1"].get("reused")
+    assert len(new) == 2 and len(store.load()) == 1  # seeds 1 and 2 are new entries
+    fresh, _ = train_classifier(real, names(4), None, three, 7, "cpu")
+    assert list(packed) == list(fresh)
+    assert all(torch.equal(packed[key], fresh[key]) for key in fresh)
+    assert all(torch.equal(first[key], fresh[key]) for key in first)
+    other = training_params({"strategy": "real_only", "seeds": [0], "epochs": 2})
+    _, history, _ = SeedSlot(0, 1).train(real, names(4), None, other, 7, "cpu", store.load())
+    assert not history["runs"]["0"].get("reused")  # other settings: a different key

@@ -12,6 +12,8 @@ requires the file; `evaluator-cnn` always uses the evaluator. Every metrics dict
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import statistics
 import time
@@ -41,6 +43,7 @@ from genaug.models.feature_extractors import (
 from genaug.models.fid import (
     fid_and_inception_score,
     finite_or_none,
+    reference_statistics,
     stratified_like,
     subsample,
 )
@@ -93,28 +96,81 @@ def _synthetic_set(synthetic_kept: Bundle | None, num_classes: int,
     return synthetic
 
 
+def _reference_key(params: EvaluationParams, extractor: str, seed: int) -> torch.Tensor:
+    """What the FID reference statistics depend on, as 32 digest bytes (an arm whose
+    evaluation block differs there computes its own reference)."""
+    view = {"extractor": extractor, "seed": seed, "reference": params.fid_reference,
+            "max_fid_images": params.max_fid_images, "batch_size": params.batch_size,
+            "inception": params.inception_weights_path,
+            "evaluator": params.evaluator.result_view()}
+    digest = hashlib.sha256(json.dumps(view, sort_keys=True).encode()).digest()
+    return torch.tensor(list(digest), dtype=torch.uint8)
+
+
+def _extractors(params: EvaluationParams, extractor: str,
+                evaluator: Mapping[str, torch.Tensor] | None, in_channels: int,
+                num_classes: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(FID features, IS logits) modules of the configured extractor."""
+    if extractor == INCEPTION:
+        return inception_extractors(params.inception_weights_path,
+                                    "evaluation.inception_weights_path")
+    return evaluator_extractors(evaluator, params.evaluator, in_channels, num_classes)
+
+
+def _reference_images(references: Mapping[str, Bundle], params: EvaluationParams,
+                      shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """The FID reference images: the configured real set, subsampled as configured."""
+    ref_bundle = validate_bundle(references[params.fid_reference], params.fid_reference,
+                                 image_shape=shape, allow_empty=True)
+    return subsample(ref_bundle["images"], params.max_fid_images, seed, "reference")
+
+
+def fid_reference_statistics(real_test: Bundle, real_train: Bundle, real_reserve: Bundle,
+                             evaluator: Mapping[str, torch.Tensor] | None,
+                             class_names: list[str], params: EvaluationParams, seed: int,
+                             device: str) -> dict[str, torch.Tensor]:
+    """The FID reference's feature statistics, computed once per run for every arm."""
+    if not params.compute_fid:
+        return {}
+    dev = resolve_device(device)
+    k = num_classes_of(class_names)
+    shape = tuple(validate_bundle(real_train, "real_train", num_classes=k)["images"].shape[1:])
+    extractor = select_feature_extractor(params.feature_extractor, params.inception_weights_path)
+    feats, _ = _extractors(params, extractor, evaluator, shape[0], k)
+    references = {"real_test": real_test, "real_train": real_train, "real_reserve": real_reserve}
+    start = time.perf_counter()
+    stats = reference_statistics(_reference_images(references, params, shape, seed),
+                                 feats.to(dev), params.batch_size, dev)
+    logger.info("FID reference %s (%s): %d images in %.1f s", params.fid_reference, extractor,
+                int(stats["real_features_num_samples"]), time.perf_counter() - start)
+    return {**stats, "key": _reference_key(params, extractor, seed)}
+
+
 def _fid_is(synthetic: Bundle, references: Mapping[str, Bundle],
+            reference_stats: Mapping[str, torch.Tensor] | None,
             evaluator: Mapping[str, torch.Tensor] | None, params: EvaluationParams,
             extractor: str, num_classes: int, seed: int, device: torch.device
             ) -> tuple[float | None, float | None, float | None, int]:
-    """FID (vs the configured real reference), IS mean and std, and the synthetic count used."""
+    """FID (vs the configured real reference), IS mean and std, and the synthetic count used.
+
+    The reference's statistics come from `fid_reference_statistics` when they were made with
+    this arm's evaluation settings, else from its images.
+    """
     shape = tuple(synthetic["images"].shape[1:])
-    ref_bundle = validate_bundle(references[params.fid_reference], params.fid_reference,
-                                 image_shape=shape, allow_empty=True)
-    reference = subsample(ref_bundle["images"], params.max_fid_images, seed, "reference")
-    fake = subsample(synthetic["images"], params.max_fid_images, seed, "fake")
-    if extractor == INCEPTION:
-        feats, logit_mod = inception_extractors(params.inception_weights_path,
-                                                "evaluation.inception_weights_path")
+    key = _reference_key(params, extractor, seed)
+    if reference_stats and torch.equal(reference_stats.get("key", torch.empty(0)), key):
+        reference: torch.Tensor | Mapping[str, torch.Tensor] = reference_stats
     else:
-        feats, logit_mod = evaluator_extractors(evaluator, params.evaluator, shape[0],
-                                                num_classes)
+        reference = _reference_images(references, params, shape, seed)
+    fake = subsample(synthetic["images"], params.max_fid_images, seed, "fake")
+    feats, logit_mod = _extractors(params, extractor, evaluator, shape[0], num_classes)
     start = time.perf_counter()
     fid, is_mean, is_std = fid_and_inception_score(
         reference, fake, feats.to(device), logit_mod.to(device), params.batch_size, device,
         params.is_splits, seed)
-    logger.info("FID %s vs %s (%d vs %d images, %s): %s; IS %s ± %s (%.1f s)", "synthetic",
-                params.fid_reference, fake.shape[0], reference.shape[0], extractor, fid,
+    logger.info("FID %s vs %s (%d images, %s, reference %s): %s; IS %s ± %s (%.1f s)",
+                "synthetic", params.fid_reference, fake.shape[0], extractor,
+                "statistics reused" if isinstance(reference, Mapping) else "extracted", fid,
                 is_mean, is_std, time.perf_counter() - start)
     return fid, is_mean, is_std, int(fake.shape[0])
 
@@ -134,6 +190,7 @@ def evaluate_classifier(classifier: Mapping[str, torch.Tensor],
                         training_history: Mapping[str, Any] | None,
                         synthetic_kept: Bundle | None, real_test: Bundle, real_train: Bundle,
                         real_reserve: Bundle, evaluator: Mapping[str, torch.Tensor] | None,
+                        fid_reference_stats: Mapping[str, torch.Tensor] | None,
                         class_names: list[str], params: EvaluationParams,
                         training: TrainingParams, seed: int, device: str) -> dict[str, Any]:
     """Top-1 (overall, per class, per seed) on real_test plus FID/IS of the arm's synthetic set."""
@@ -159,13 +216,14 @@ def evaluate_classifier(classifier: Mapping[str, torch.Tensor],
     strategy, n_synthetic, n_extra = _image_counts(hist, training.strategy, synthetic)
     if synthetic is not None and params.compute_fid:
         references = {"real_test": test, "real_train": train, "real_reserve": real_reserve}
-        fid, is_mean, is_std, n_eval = _fid_is(synthetic, references, evaluator, params,
-                                               extractor, k, seed, dev)
+        fid, is_mean, is_std, n_eval = _fid_is(synthetic, references, fid_reference_stats,
+                                               evaluator, params, extractor, k, seed, dev)
         if strategy != "real_augmented":  # its set is real already: its FID is the floor
             reserve = validate_bundle(real_reserve, "real_reserve", num_classes=k,
                                       image_shape=shape, allow_empty=True)
             floor_set = stratified_like(reserve, synthetic["labels"], k, seed, "fid_floor")
-            fid_floor, is_floor, _, n_floor = _fid_is(floor_set, references, evaluator, params,
+            fid_floor, is_floor, _, n_floor = _fid_is(floor_set, references,
+                                                      fid_reference_stats, evaluator, params,
                                                       extractor, k, seed, dev)
     metrics = {
         "strategy": strategy,

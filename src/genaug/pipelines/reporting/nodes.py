@@ -10,8 +10,6 @@ test images with one seed), Holm-adjusted over the table's comparisons. Exchange
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,8 +26,10 @@ from genaug.metrics import (
     monotone_curve,
     relative_gain,
 )
+from genaug.pipelines.reporting.formatting import finite, fmt, with_ci
+from genaug.pipelines.reporting.verdicts import comparison_line, verdict
 from genaug.schemas.reporting import AblationReport
-from genaug.significance import Comparison, holm, mean_ci, paired_comparison
+from genaug.significance import Comparison, decide, holm, mean_ci, paired_comparison
 
 BASELINE = "baseline"
 REAL_AUGMENTED = "real_augmented"
@@ -44,10 +44,13 @@ COLUMNS = [
     "improvement_ratio", "ir_note", "equivalent_real", "equivalent_real_ci_low",
     "equivalent_real_ci_high", "exchange_rate", "exchange_rate_ci_low", "exchange_rate_ci_high",
     "exchange_note", "fid", "inception_score", "inception_score_std", "fid_floor",
-    "inception_score_floor", "n_floor", "feature_extractor", "fid_set",
+    "inception_score_floor", "n_floor", "feature_extractor", "fid_set", "verdict",
+    "seeds_needed",
 ]
-COMPARISON_COLUMNS = ["arm", "reference", "n", "diff_pp", "ci_low", "ci_high", "p_value",
-                      "p_holm", "distinguishable", "test", "note"]
+COMPARISON_COLUMNS = ["arm", "reference", "n", "diff_pp", "ci_low", "ci_high", "sd_pp",
+                      "p_value", "p_holm", "distinguishable", "margin_pp", "p_tost",
+                      "p_tost_holm", "verdict", "seeds_needed", "resolve_by", "verdict_note",
+                      "test", "note"]
 
 
 def build_results_table(report: AblationReport, **inputs: Mapping[str, Any]
@@ -69,8 +72,13 @@ def build_results_table(report: AblationReport, **inputs: Mapping[str, Any]
     base = metrics[BASELINE]
     comparisons = _comparisons(arms, metrics, report)
     adjusted = holm([c.p_value for c in comparisons])
+    adjusted_tost = holm([c.p_tost for c in comparisons])
+    verdicts = [decide(c, p, pt, report.equivalence_margin_pp, report.alpha, len(comparisons))
+                for c, p, pt in zip(comparisons, adjusted, adjusted_tost, strict=True)]
     vs_base = {c.arm: (c, p) for c, p in zip(comparisons, adjusted, strict=True)
                if c.reference == BASELINE}
+    verdict_vs_base = {c.arm: v for c, v in zip(comparisons, verdicts, strict=True)
+                       if c.reference == BASELINE}
     references = {arm: paired_comparison(arm, BASELINE, _by_seed(metrics[arm]), _by_seed(base),
                                          _correct(metrics[arm]), _correct(base),
                                          report.confidence) for arm in curve_arms}
@@ -117,14 +125,19 @@ def build_results_table(report: AblationReport, **inputs: Mapping[str, Any]
             "n_floor": m.get("n_floor"),
             "feature_extractor": m.get("feature_extractor"),
             "fid_set": _fid_set(arm, m.get("strategy")),
+            "verdict": verdict_vs_base[arm].outcome if tested else None,
+            "seeds_needed": verdict_vs_base[arm].seeds_needed if tested else None,
         })
     table = pd.DataFrame(rows, columns=COLUMNS)
     tested_table = pd.DataFrame([{
         "arm": c.arm, "reference": c.reference, "n": c.n, "diff_pp": c.diff_pp,
-        "ci_low": c.low_pp, "ci_high": c.high_pp, "p_value": c.p_value, "p_holm": p_holm,
-        "distinguishable": p_holm is not None and p_holm < report.alpha, "test": c.test,
-        "note": c.note,
-    } for c, p_holm in zip(comparisons, adjusted, strict=True)], columns=COMPARISON_COLUMNS)
+        "ci_low": c.low_pp, "ci_high": c.high_pp, "sd_pp": c.sd_pp, "p_value": c.p_value,
+        "p_holm": p_holm, "distinguishable": p_holm is not None and p_holm < report.alpha,
+        "margin_pp": report.equivalence_margin_pp, "p_tost": c.p_tost, "p_tost_holm": p_tost,
+        "verdict": v.outcome, "seeds_needed": v.seeds_needed, "resolve_by": v.route,
+        "verdict_note": v.reason, "test": c.test, "note": c.note,
+    } for c, p_holm, p_tost, v in zip(comparisons, adjusted, adjusted_tost, verdicts,
+                                      strict=True)], columns=COMPARISON_COLUMNS)
     return table, tested_table
 
 
@@ -140,7 +153,8 @@ def _comparisons(arms: list[str], metrics: Mapping[str, Mapping[str, Any]],
                              f"{', '.join(missing)}, not an arm of this table ({list(metrics)}).")
         pairs.append((arm, reference))
     return [paired_comparison(arm, ref, _by_seed(metrics[arm]), _by_seed(metrics[ref]),
-                              _correct(metrics[arm]), _correct(metrics[ref]), report.confidence)
+                              _correct(metrics[arm]), _correct(metrics[ref]), report.confidence,
+                              report.equivalence_margin_pp)
             for arm, ref in pairs]
 
 
@@ -213,24 +227,24 @@ def results_markdown(table: pd.DataFrame, comparisons: pd.DataFrame,
     shown = pd.DataFrame({
         "arm": table["label"],
         "strategy": table["strategy"],
-        "drop": table["drop_fraction"].map(lambda v: _fmt(v, "{:.0%}")),
+        "drop": table["drop_fraction"].map(lambda v: fmt(v, "{:.0%}")),
         "images added": [_added(syn, extra) for syn, extra in
                          zip(table["n_synthetic"], table["n_extra_real"], strict=True)],
         "n": table["n_seeds"],
         f"Top-1 (%) [{level} CI]": [_top1(row) for row in table.to_dict("records")],
         f"gain (pp) [{level} CI]": [
-            _with_ci(row["gain_pp"], row["gain_ci_low"], row["gain_ci_high"], "{:+.2f}")
+            with_ci(row["gain_pp"], row["gain_ci_low"], row["gain_ci_high"], "{:+.2f}")
             if row["arm"] != BASELINE else "" for row in table.to_dict("records")],
         "p (Holm)": [_p_cell(p, ph) for p, ph in zip(table["p_value"], table["p_holm"],
                                                      strict=True)],
-        "IR": table["improvement_ratio"].map(lambda v: _fmt(v, "{:.2f}")),
-        "E real imgs [CI]": [_with_ci(row["equivalent_real"], row["equivalent_real_ci_low"],
+        "IR": table["improvement_ratio"].map(lambda v: fmt(v, "{:.2f}")),
+        "E real imgs [CI]": [with_ci(row["equivalent_real"], row["equivalent_real_ci_low"],
                                       row["equivalent_real_ci_high"], "{:.0f}", open_high=True)
                              for row in table.to_dict("records")],
-        "synth per real": table["exchange_rate"].map(lambda v: _fmt(v, "{:.2f}")),
-        "FID ↓": table["fid"].map(lambda v: _fmt(v, "{:.2f}")),
-        "IS ↑": table["inception_score"].map(lambda v: _fmt(v, "{:.2f}")),
-        "real FID / IS": [f"{_fmt(f, '{:.2f}')} / {_fmt(i, '{:.2f}')}" if _finite(f) else ""
+        "synth per real": table["exchange_rate"].map(lambda v: fmt(v, "{:.2f}")),
+        "FID ↓": table["fid"].map(lambda v: fmt(v, "{:.2f}")),
+        "IS ↑": table["inception_score"].map(lambda v: fmt(v, "{:.2f}")),
+        "real FID / IS": [f"{fmt(f, '{:.2f}')} / {fmt(i, '{:.2f}')}" if finite(f) else ""
                           for f, i in zip(table["fid_floor"], table["inception_score_floor"],
                                           strict=True)],
         "FID/IS on": table["fid_set"],
@@ -242,7 +256,7 @@ def results_markdown(table: pd.DataFrame, comparisons: pd.DataFrame,
              zip(table["label"], table["ir_note"], strict=True) if isinstance(note, str)]
     notes += [f"* E of `{label}`: {note}." for label, note in
               zip(table["label"], table["exchange_note"], strict=True) if isinstance(note, str)]
-    lines = [_comparison_line(row, labels) for row in comparisons.to_dict("records")]
+    lines = [comparison_line(row, labels) for row in comparisons.to_dict("records")]
     return "\n".join([
         f"# {report.title}",
         "",
@@ -251,8 +265,10 @@ def results_markdown(table: pd.DataFrame, comparisons: pd.DataFrame,
         verdict(comparisons, labels, report.alpha),
         "",
         f"Comparisons (arm − reference, {level} CI; p Holm-adjusted over the "
-        f"{len(comparisons)} comparisons of this table; distinguishable when Holm p < "
-        f"{report.alpha:g}):",
+        f"{len(comparisons)} comparisons of this table; better / worse when Holm p < "
+        f"{report.alpha:g}; equivalent when a paired TOST shows |difference| < "
+        f"{report.equivalence_margin_pp:g} pp, Holm-adjusted in its own family; otherwise "
+        "inconclusive, with the seeds that would resolve it):",
         "",
         *lines,
         "",
@@ -276,68 +292,19 @@ def results_markdown(table: pd.DataFrame, comparisons: pd.DataFrame,
     ])
 
 
-def verdict(comparisons: pd.DataFrame, labels: Mapping[str, str], alpha: float) -> str:
-    """One plain-language line: which comparisons are established, which are not."""
-    if comparisons.empty:
-        return "**Verdict:** nothing to compare (only the baseline ran)."
-    n = sorted(set(comparisons["n"].astype(int)))
-    at_n = f"n = {'/'.join(map(str, n))} seed{'s' if n != [1] else ''}"
-    shown = [f"{_name(r['arm'], labels)} − {_name(r['reference'], labels)}"
-             for r in comparisons.to_dict("records")]
-    yes = [f"{name} ({r['diff_pp']:+.2f} pp, Holm p = {r['p_holm']:.2g})"
-           for name, r in zip(shown, comparisons.to_dict("records"), strict=True)
-           if r["distinguishable"]]
-    no = [name for name, r in zip(shown, comparisons.to_dict("records"), strict=True)
-          if not r["distinguishable"]]
-    if not yes:
-        return (f"**Verdict:** nothing is established at {at_n}: no difference is "
-                f"distinguishable from noise (Holm, α = {alpha:g}); more seeds "
-                "(`training.seeds`) narrow the intervals.")
-    rest = f" Not established: {', '.join(no)}." if no else ""
-    return f"**Verdict** ({at_n}, Holm α = {alpha:g}): established: {', '.join(yes)}.{rest}"
-
-
-def _comparison_line(row: Mapping[str, Any], labels: Mapping[str, str]) -> str:
-    """`* drop_30 − drop_10: +0.40 pp [−0.30, +1.10], p = 0.21 (Holm 0.63) — not ...`."""
-    name = f"{_name(row['arm'], labels)} − {_name(row['reference'], labels)}"
-    if not _finite(row["diff_pp"]):
-        return f"* {name}: undefined ({row['note']})."
-    ci = _with_ci(row["diff_pp"], row["ci_low"], row["ci_high"], "{:+.2f}")
-    if not _finite(row["p_value"]):
-        return f"* {name}: {ci} pp, {row['test']}; p undefined ({row['note']})."
-    word = "distinguishable" if row["distinguishable"] else "not distinguishable"
-    return (f"* {name}: {ci} pp, p = {row['p_value']:.2g} (Holm {row['p_holm']:.2g}), "
-            f"{row['test']} — {word} at n = {int(row['n'])}")
-
-
-def _name(arm: str, labels: Mapping[str, str]) -> str:
-    """An arm's display label in backticks."""
-    return f"`{labels.get(arm, arm)}`"
-
-
 def _top1(row: Mapping[str, Any]) -> str:
     """`84.34 [83.10, 85.58]`, or `84.34` for one seed (no interval, no `± 0.00`)."""
     mean = 100 * row["top1_mean"]
-    if not _finite(row["top1_ci_low"]):
+    if not finite(row["top1_ci_low"]):
         return f"{mean:.2f}"
     return f"{mean:.2f} [{100 * row['top1_ci_low']:.2f}, {100 * row['top1_ci_high']:.2f}]"
 
 
-def _with_ci(value: Any, low: Any, high: Any, spec: str, open_high: bool = False) -> str:
-    """`value [low, high]`; `value [low, >]` for an open upper end; `` when value is blank."""
-    if not _finite(value):
-        return ""
-    if not _finite(low):
-        return spec.format(float(value))
-    upper = spec.format(float(high)) if _finite(high) else (">" if open_high else "?")
-    return f"{spec.format(float(value))} [{spec.format(float(low))}, {upper}]"
-
-
 def _p_cell(p: Any, p_holm: Any) -> str:
     """`0.21 (0.63)`: raw and Holm-adjusted p-value."""
-    if not _finite(p):
+    if not finite(p):
         return ""
-    return f"{p:.2g} ({p_holm:.2g})" if _finite(p_holm) else f"{p:.2g}"
+    return f"{p:.2g} ({p_holm:.2g})" if finite(p_holm) else f"{p:.2g}"
 
 
 def _errors(table: pd.DataFrame, value: str, low: str, high: str, scale: float = 1.0
@@ -371,11 +338,11 @@ def plot_threshold(table: pd.DataFrame) -> Figure:
              "Inception Score (higher is better)")):
         xs = [0.0, *x.tolist()]
         ys = [base[column], *arms[column].tolist()]
-        points = [(a, b) for a, b in zip(xs, ys, strict=True) if _finite(b)]
+        points = [(a, b) for a, b in zip(xs, ys, strict=True) if finite(b)]
         if points:
             ax.plot(*zip(*points, strict=True), marker="o", label="synthetic set")
         floors = [(a, b) for a, b in zip(xs, [base[floor], *arms[floor].tolist()], strict=True)
-                  if _finite(b)]
+                  if finite(b)]
         if floors:
             ax.plot(*zip(*floors, strict=True), color="grey", linestyle="--", marker=".",
                     label="real set, same size")
@@ -400,11 +367,11 @@ def plot_strategies(table: pd.DataFrame) -> Figure:
     ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
     for i, row in enumerate(arms.to_dict("records")):
         label = f"{row['gain_pp']:+.1f}"
-        if _finite(row["improvement_ratio"]):
+        if finite(row["improvement_ratio"]):
             label += f"\nIR {row['improvement_ratio']:.2f}"
-        if _finite(row["equivalent_real"]):
+        if finite(row["equivalent_real"]):
             label += f"\nE {row['equivalent_real']:.0f}"
-        top = row["gain_ci_high"] if _finite(row["gain_ci_high"]) else row["gain_pp"]
+        top = row["gain_ci_high"] if finite(row["gain_ci_high"]) else row["gain_pp"]
         ax.text(i, max(top, row["gain_pp"], 0.0), label, ha="center", va="bottom", fontsize=8)
     ax.margins(y=0.15)  # room for the labels above the highest interval
     ax.set_xticks(list(x), arms["label"], rotation=20, ha="right")
@@ -429,12 +396,12 @@ def plot_exchange_rate(table: pd.DataFrame) -> Figure:
         dense = np.linspace(xs[0], xs[-1], 200)
         ax.plot(dense, PchipInterpolator(xs, ys)(dense), color="tab:green", alpha=0.6,
                 label="monotone PCHIP")
-    placed = table[table["equivalent_real"].map(_finite)]
+    placed = table[table["equivalent_real"].map(finite)]
     for row, color in zip(placed.to_dict("records"), _ARM_COLORS * len(placed), strict=False):
         low, high = row["equivalent_real_ci_low"], row["equivalent_real_ci_high"]
         e = row["equivalent_real"]
-        xerr = [[e - low if _finite(low) else 0.0], [high - e if _finite(high) else 0.0]]
-        ci = _with_ci(e, low, high, "{:.0f}", open_high=True).removeprefix(f"{e:.0f} ")
+        xerr = [[e - low if finite(low) else 0.0], [high - e if finite(high) else 0.0]]
+        ci = with_ci(e, low, high, "{:.0f}", open_high=True).removeprefix(f"{e:.0f} ")
         ax.errorbar([e], [row["gain_pp"]], xerr=xerr, fmt="s", capsize=3, color=color,
                     label=f"{row['label']}: {row['n_synthetic']:.0f} synthetic ≈ {e:.0f} real "
                           f"{ci}".rstrip())
@@ -470,21 +437,8 @@ def _fid_set(arm: str, strategy: Any) -> str:
 
 def _added(n_synthetic: Any, n_extra_real: Any) -> str:
     """What an arm added to real_train: synthetic images, extra real images, or nothing."""
-    if _finite(n_extra_real) and n_extra_real > 0:
+    if finite(n_extra_real) and n_extra_real > 0:
         return f"{int(n_extra_real)} real"
-    if _finite(n_synthetic) and n_synthetic > 0:
+    if finite(n_synthetic) and n_synthetic > 0:
         return f"{int(n_synthetic)} synthetic"
     return "—"
-
-
-def _finite(value: Any) -> bool:
-    """True for a real, finite number (numpy scalars included, bools not)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_) \
-        and math.isfinite(value)
-
-
-def _fmt(value: Any, spec: str) -> str:
-    """Format a number, or return an empty cell for a missing / undefined value."""
-    if not _finite(value):
-        return ""
-    return spec.format(float(value))

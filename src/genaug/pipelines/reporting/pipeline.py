@@ -13,6 +13,7 @@ from genaug.pipelines.reporting.nodes import (
     plot_threshold,
     results_markdown,
 )
+from genaug.pipelines.reporting.verdicts import summary_markdown
 
 _PLOTS = {"threshold": plot_threshold, "training": plot_strategies}
 
@@ -38,6 +39,9 @@ def create_report_pipeline(ablation: str, arms: Sequence[str], filtered: Mapping
             Node(results_markdown, [f"{ablation}_results", f"{ablation}_comparisons",
                                     f"params:reporting.{ablation}"],
                  f"{ablation}_results_md", name=f"{ablation}_results_markdown"),
+            Node(summary_markdown, [f"{ablation}_results", f"{ablation}_comparisons",
+                                    f"params:reporting.{ablation}"],
+                 f"{ablation}_summary", name=f"{ablation}_summary"),
             Node(_PLOTS[ablation], f"{ablation}_results", f"{ablation}_plot",
                  name=f"{ablation}_plot"),
             Node(plot_exchange_rate, f"{ablation}_results", f"{ablation}_exchange_plot",

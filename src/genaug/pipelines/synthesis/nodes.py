@@ -34,7 +34,8 @@ logger = logging.getLogger(__name__)
 
 
 # The parameter keys each node's output can depend on (for rerun fingerprints).
-@depends_on(params=("generator", "num_threads", "model", "train", "pretrained.path"))
+@depends_on(params=("generator", "num_threads", "precision", "model", "train",
+                    "pretrained.path"))
 def train_generator(real_train: Bundle, class_names: list[str], params: SynthesisParams,
                     seed: int, device: str) -> dict[str, torch.Tensor]:
     """Train the closed-set diffusion generator on real_train (or reference a pretrained one)."""
@@ -47,7 +48,7 @@ def train_generator(real_train: Bundle, class_names: list[str], params: Synthesi
 
 
 # What the pool's shards depend on (the parts and the pool node read the same keys).
-_POOL_KEYS = ("generator", "num_threads", "sampling", "pool", "pretrained")
+_POOL_KEYS = ("generator", "num_threads", "precision", "sampling", "pool", "pretrained")
 
 
 class PoolPart:

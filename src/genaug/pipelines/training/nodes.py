@@ -5,10 +5,13 @@
 An arm's seeds are trained by :class:`SeedSlot` nodes (slot j trains seeds[j::slots]), so
 seeds run as independent tasks under the DaskRunner; :func:`combine_seeds` joins the slots'
 weights and histories into what one node training every seed would have saved (each seed is
-seeded on its own, so the split changes no number)."""
+seeded on its own, so the split changes no number). A slot reuses a seed from the arm's seed
+store when its `seed_key` (everything that makes the seed's weights) is there, and adds the
+seeds it trains: raising `training.seeds` from 3 to 10 trains only seeds 3-9."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -17,10 +20,12 @@ import torch
 
 from genaug.common.bundles import Bundle, BundleError, validate_bundle
 from genaug.common.device import resolve_device
+from genaug.common.precision import resolve_precision
 from genaug.common.validation import ParameterError
-from genaug.fingerprints import depends_on
+from genaug.datasets.seed_store import Entry
+from genaug.fingerprints import code_digests, depends_on, digest, library_versions
 from genaug.models.classifier_training import draw_extra_real, set_num_threads, train_seeds
-from genaug.models.classifiers import num_classes_of, pack_states
+from genaug.models.classifiers import num_classes_of, pack_states, unpack_states
 from genaug.schemas.training import TrainingParams
 
 logger = logging.getLogger(__name__)
@@ -117,6 +122,27 @@ def train_classifier(real_train: Bundle, class_names: list[str], synthetic_kept:
     return pack_states(states), history
 
 
+def _bundle_digest(bundle: Bundle | None) -> str:
+    """SHA-256 of a bundle's images and labels ('' for none)."""
+    if bundle is None:
+        return ""
+    sha = hashlib.sha256()
+    for key in ("images", "labels"):
+        sha.update(bundle[key].contiguous().numpy().tobytes())
+    return sha.hexdigest()
+
+
+def seed_key(data_digest: str, params: TrainingParams, train_seed: int, seed: int,
+             device: torch.device) -> str:
+    """What one seed's weights depend on, as a digest: the training keys but the seed list, the
+    seed, the data, the resolved precision and device type, the code and library versions."""
+    view = {key: value for key, value in params.result_view().items() if key != "seeds"}
+    return digest({"params": view, "train_seed": train_seed, "seed": seed, "data": data_digest,
+                   "precision": resolve_precision(params.precision, device),
+                   "device": device.type, "code": code_digests(train_classifier),
+                   "libraries": library_versions()})
+
+
 class SeedSlot:
     """Slot `index` of `slots` of an arm's seeds (seeds[index::slots]); its node is `train`."""
 
@@ -126,11 +152,29 @@ class SeedSlot:
         self.index, self.slots = index, slots
 
     def train(self, real_train: Bundle, class_names: list[str], synthetic_kept: Bundle | None,
-              params: TrainingParams, seed: int, device: str
-              ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """Train this slot's seeds (none when the arm has fewer seeds than slots)."""
-        mine = params.model_copy(update={"seeds": params.seeds[self.index::self.slots]})
-        return train_classifier(real_train, class_names, synthetic_kept, mine, seed, device)
+              params: TrainingParams, seed: int, device: str, seed_store: Mapping[str, Entry]
+              ) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Entry]]:
+        """Train this slot's seeds that the store does not hold (none when the arm has fewer
+        seeds than slots); return the weights and history of all of them, and the new
+        store entries."""
+        mine = params.seeds[self.index::self.slots]
+        dev = resolve_device(device)
+        data = _bundle_digest(real_train) + (_bundle_digest(synthetic_kept)
+                                             if _needs_synthetic(params) else "")
+        keys = {s: seed_key(data, params, s, seed, dev) for s in mine}
+        reused = {s: seed_store[keys[s]] for s in mine if keys[s] in seed_store}
+        todo = [s for s in mine if s not in reused]
+        if reused:
+            logger.info("seed store: reusing seeds %s, training %s", sorted(reused), todo)
+        packed, history = train_classifier(real_train, class_names, synthetic_kept,
+                                           params.model_copy(update={"seeds": todo}), seed,
+                                           device)
+        trained = unpack_states(packed)
+        new = {keys[s]: (trained[s], history["runs"][str(s)]) for s in todo}
+        states = {s: trained[s] if s in trained else reused[s][0] for s in mine}
+        runs = {str(s): history["runs"][str(s)] if s in trained
+                else {**reused[s][1], "reused": True} for s in mine}
+        return pack_states(states), {**history, "seeds": mine, "runs": runs}, new
 
 
 @depends_on(params=("seeds",))

@@ -13,7 +13,10 @@ from genaug.pipelines.training.nodes import (
 # An arm's seeds are trained by this many independent nodes (slot j: seeds[j::SEED_SLOTS]), so
 # a cluster trains them at once. A constant, because a pipeline's nodes are fixed before
 # parameters are read; it changes no number (each seed is seeded on its own). With fewer seeds
-# than slots the spare slots train nothing and take a moment.
+# than slots the spare slots train nothing and take a moment. Every slot reads the arm's
+# `seed_store` (seeds trained before with the same settings) and writes the seeds it trained
+# to `seed_store_<slot>`, the same folder under another name (a node cannot read and write
+# one dataset).
 SEED_SLOTS = 3
 _WEIGHTS = tuple(f"classifier_seeds_{slot}" for slot in range(SEED_SLOTS))
 _HISTORIES = tuple(f"training_history_seeds_{slot}" for slot in range(SEED_SLOTS))
@@ -25,8 +28,8 @@ def create_template() -> Pipeline:
         Node(
             func=SeedSlot(slot, SEED_SLOTS).train,
             inputs=["real_train", "class_names", "synthetic_kept", "params:training",
-                    "params:seed", "params:device"],
-            outputs=[weights, history],
+                    "params:seed", "params:device", "seed_store"],
+            outputs=[weights, history, f"seed_store_{slot}"],
             name=f"train_classifier_seeds_{slot}",
             tags=["training", "gpu"],  # "gpu": claims a GPU under genaug.runner.DaskRunner
         )
