@@ -44,12 +44,13 @@ lint: $(DEV_STAMP)
 
 ## bench: run the benchmarks in order (results in benchmarks/results/*.md; times per script in the README)
 bench: $(STAMP)
+	$(PY) benchmarks/bench_classifier_cost.py
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_sampling.py
 	$(PY) benchmarks/bench_clip.py
 	$(PY) benchmarks/bench_scaling.py
 	$(PY) benchmarks/bench_seed_batching.py
-	$(PY) benchmarks/bench_pipeline.py --pipeline __default__ --env base --rerun-drop 0.15
+	$(PY) benchmarks/bench_pipeline.py --pipeline __default__ --env base --add-seeds 5
 	$(PY) benchmarks/bench_reruns.py --env base
 	$(PY) benchmarks/bench_dask.py --configs test,mid
 

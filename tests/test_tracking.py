@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 import torch
 from kedro.framework.session import KedroSession
@@ -235,6 +236,20 @@ def test_parents_hold_the_generator_report_and_kept_fidelity(tracked: Tracked) -
     for key, value in kept_metrics(kept).items():
         assert _history(tracked, rerun, key) == [(0, pytest.approx(value))], key
     assert _history(tracked, rerun, "generator/cas") == []  # reused, not recomputed
+
+
+def test_parents_hold_every_verdict_and_children_their_verdict_vs_the_baseline(
+        tracked: Tracked) -> None:
+    first = tracked.parents[0]
+    for ablation in ("threshold", "training"):
+        comparisons = pd.read_csv(tracked.project.data / "08_reporting" / ablation /
+                                  "comparisons.csv")
+        for row in comparisons.to_dict("records"):
+            key = f"{ablation}/verdict/{metric_key(row['arm'])} vs {metric_key(row['reference'])}"
+            assert first.data.tags[key] == row["verdict"], key
+    table = pd.read_csv(tracked.project.data / "08_reporting" / "training" / "results.csv")
+    verdict = table.set_index("arm").loc["sequential", "verdict"]
+    assert tracked.children[0]["sequential"].data.tags["training/verdict"] == verdict
 
 
 def test_the_hook_does_nothing_without_an_active_mlflow_run(tmp_path: Path) -> None:

@@ -132,12 +132,14 @@ def _bundle_digest(bundle: Bundle | None) -> str:
     return sha.hexdigest()
 
 
-def seed_key(data_digest: str, params: TrainingParams, train_seed: int, seed: int,
+def seed_key(data_digest: str, params: TrainingParams, arm_seed: int, global_seed: int,
              device: torch.device) -> str:
     """What one seed's weights depend on, as a digest: the training keys but the seed list, the
-    seed, the data, the resolved precision and device type, the code and library versions."""
+    seed (and the project seed it derives from), the data, the resolved precision and device
+    type, the code and library versions."""
     view = {key: value for key, value in params.result_view().items() if key != "seeds"}
-    return digest({"params": view, "train_seed": train_seed, "seed": seed, "data": data_digest,
+    return digest({"params": view, "arm_seed": arm_seed, "seed": global_seed,
+                   "data": data_digest,
                    "precision": resolve_precision(params.precision, device),
                    "device": device.type, "code": code_digests(train_classifier),
                    "libraries": library_versions()})
