@@ -30,7 +30,7 @@ Design (Kedro's Dask deployment recipe, adapted to Kedro 1.7's runner API)
   cut), then the error is raised with Kedro's resume hint.
 * Every task sets torch to ``torch_threads`` intra-op threads and restores the count after, so
   a node's numbers do not depend on which node ran on the worker before it. CPU float results
-  equal the sequential runner's at the same thread count (see ``genaug.models.diffusion``).
+  equal the sequential runner's at the same thread count (see ``genaug.common.threads``).
 """
 
 from __future__ import annotations
@@ -439,6 +439,8 @@ _LOGGING_READY = False
 
 def _execute(task: _NodeTask) -> _Outcome:
     """Run one node on a worker: load its inputs, run it, save its outputs (see _NodeTask)."""
+    from genaug.common.threads import torch_threads  # torch only on workers
+
     global _LOGGING_READY
     if not _LOGGING_READY and task.logging_config:  # the project's logging, once per process
         configure_logging(task.logging_config)
@@ -446,7 +448,7 @@ def _execute(task: _NodeTask) -> _Outcome:
     node = task.node
     started, start = time.time(), time.perf_counter()
     catalog = DataCatalog(datasets=dict(task.datasets))
-    with with_torch_threads(task.torch_threads):
+    with torch_threads(task.torch_threads):
         inputs = {}
         for name in node.inputs:
             if name in task.values:
@@ -464,19 +466,6 @@ def _execute(task: _NodeTask) -> _Outcome:
             catalog.confirm(name)
     return _Outcome(returned, TaskReport(node.name, _worker_address(), started,
                                          time.perf_counter() - start))
-
-
-@contextmanager
-def with_torch_threads(count: int) -> Iterator[None]:
-    """Run with `count` torch threads, then restore the count a node may have changed."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _worker_address() -> str:

@@ -265,12 +265,6 @@ def predict(model: nn.Module, images: torch.Tensor, stats: Stats, device: torch.
     return torch.cat(out) if out else torch.empty(0)
 
 
-def set_num_threads(num_threads: int | None) -> None:
-    """Apply `num_threads` for CPU work (None = leave torch's default)."""
-    if num_threads is not None:
-        torch.set_num_threads(num_threads)
-
-
 # --------------------------------------------------------------------------- an arm's training
 
 def draw_extra_real(real_reserve: Bundle, per_class: torch.Tensor, seed: int,

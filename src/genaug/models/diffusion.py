@@ -26,12 +26,11 @@ This module holds the building blocks; ``diffusion_training`` (make the generato
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -295,22 +294,6 @@ def stable_config(config: Mapping[str, Any]) -> dict[str, Any]:
     if "_use_default_values" in stable:
         stable["_use_default_values"] = sorted(stable["_use_default_values"])
     return stable
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Temporarily set torch's intra-op thread count (None: leave it as it is).
-
-    The count changes float reduction order, so CPU results are bit-identical only for the
-    same count.
-    """
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # ----------------------------------------------------------------------------- open set

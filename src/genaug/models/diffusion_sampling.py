@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from genaug.common.bundles import Bundle, to_uint8
 from genaug.common.precision import resolve_precision
 from genaug.common.seeding import derive_seed
+from genaug.common.threads import torch_threads
 from genaug.common.validation import ParameterError
 from genaug.models import diffusion as D
 from genaug.schemas.synthesis import PoolParams, SynthesisParams
@@ -109,7 +110,7 @@ class PoolSampler:
             self._start = time.perf_counter()
         shard_seed = derive_seed(self.seed, "pool", index)
         t0 = time.perf_counter()
-        with D.torch_threads(self.params.num_threads):
+        with torch_threads(self.params.num_threads):
             if self.params.generator.kind == "closed_set":
                 images = self._closed_set(self.labels[lo:hi], shard_seed)
             else:

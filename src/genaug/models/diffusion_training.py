@@ -14,6 +14,7 @@ import torch
 from genaug.common.bundles import class_counts, to_float
 from genaug.common.precision import resolve_precision
 from genaug.common.seeding import derive_seed
+from genaug.common.threads import torch_threads
 from genaug.models import diffusion as D
 from genaug.models.diffusion_objectives import build_objective
 from genaug.schemas.synthesis import SynthesisParams
@@ -54,7 +55,7 @@ def train_closed_set(images: torch.Tensor, labels: torch.Tensor, class_names: li
                 t.batch_size, device)
     start = time.perf_counter()
     gen = torch.Generator().manual_seed(derive_seed(seed, "synthesis", "train"))
-    with D.torch_threads(params.num_threads):
+    with torch_threads(params.num_threads):
         ema, history = D.train_unet(
             unet, objective, padded, labels, num_classes=k, steps=t.steps,
             batch_size=t.batch_size, lr=t.lr, warmup_steps=t.warmup_steps,

@@ -14,9 +14,9 @@ from matplotlib.figure import Figure
 
 from genaug.common.bundles import Bundle, validate_bundle
 from genaug.common.device import resolve_device
+from genaug.common.threads import torch_threads
 from genaug.fingerprints import depends_on
 from genaug.models import generator_report as R
-from genaug.models.classifier_training import set_num_threads
 from genaug.models.classifiers import num_classes_of
 from genaug.schemas.evaluation import EvaluationParams
 from genaug.schemas.generator_report import GeneratorReportParams
@@ -59,10 +59,10 @@ def generator_report(synthetic_pool: Bundle, real_train: Bundle, real_test: Bund
 
     cas = None
     if params.cas:
-        set_num_threads(training.num_threads)
         cas_training = training.model_copy(update={"seeds": training.seeds[:params.cas_seeds]})
-        cas = R.classification_accuracy_score(pool, test, cas_training, k, seed, dev,
-                                              evaluation.batch_size)
+        with torch_threads(training.num_threads):
+            cas = R.classification_accuracy_score(pool, test, cas_training, k, seed, dev,
+                                                  evaluation.batch_size)
         seconds["cas"] = cas["seconds"]
 
     start = time.perf_counter()
