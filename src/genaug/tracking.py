@@ -26,7 +26,7 @@ samples grid and its report: every number of `generator_report` as `generator/<k
 fidelity overall and per class, CAS and its seconds, memorization, FID/IS), the JSON and its
 figure under `generator/`, and each ablation's kept-set fidelity as
 `generator/kept_label_fidelity/<arm>`. Children are made with `MlflowClient` and explicit run
-ids: kedro-mlflow's own nested runs never end with mlflow 3.17 (see the README). An arm is
+ids: kedro-mlflow's own nested runs never end with mlflow 3.17 (docs/tracking.md). An arm is
 logged when its metrics node finishes, so arms reused by `--only-missing-outputs` get no new
 child, and an arm that reruns gets one in that later run's parent. Without an active MLflow
 run the hook does nothing.
