@@ -46,6 +46,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+import networkx as nx
 from kedro.framework.project import LOGGING, configure_logging
 from kedro.io import AbstractDataset, DataCatalog
 from kedro.pipeline import Pipeline
@@ -416,21 +417,11 @@ def check_transfers(pipeline: Pipeline, catalog: Any, in_driver: Mapping[Node, b
 
 def downstream_counts(pipeline: Pipeline) -> dict[Node, int]:
     """How many nodes depend on each node, directly or not (more first: the critical work)."""
-    children: dict[Node, set[Node]] = {node: set() for node in pipeline.nodes}
-    for node, parents in pipeline.node_dependencies.items():
-        for parent in parents:
-            children[parent].add(node)
-    counts = {}
-    for node in pipeline.nodes:
-        seen: set[Node] = set()
-        todo = list(children[node])
-        while todo:
-            child = todo.pop()
-            if child not in seen:
-                seen.add(child)
-                todo.extend(children[child])
-        counts[node] = len(seen)
-    return counts
+    graph = nx.DiGraph()
+    graph.add_nodes_from(pipeline.nodes)
+    graph.add_edges_from((parent, node) for node, parents in pipeline.node_dependencies.items()
+                         for parent in parents)
+    return {node: len(nx.descendants(graph, node)) for node in pipeline.nodes}
 
 
 # ---------------------------------------------------------------------- on the worker

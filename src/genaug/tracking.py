@@ -70,9 +70,7 @@ REPORT_GRID = "generator_report_grid"
 KEPT_FIDELITY = "_kept_fidelity"
 # Results-table columns that are not outcomes: `drop_fraction` is the `filter.drop_fraction` param.
 _NOT_METRICS = frozenset({"drop_fraction"})
-# MLflow's per-request limits (mlflow.utils.validation).
-_METRICS_PER_BATCH = 1000
-_PARAMS_PER_BATCH = 100
+# MLflow's limit on a param value's length (mlflow.utils.validation).
 _MAX_PARAM_LENGTH = 6000
 
 StepMetric = tuple[str, float, int]  # (key, value, step)
@@ -400,15 +398,13 @@ class ArmRunsHook:
 
     def _log(self, run_id: str, params: Mapping[str, str],
              metrics: Iterable[StepMetric]) -> None:
-        """Log params and step metrics in batches MLflow accepts."""
+        """Log params and step metrics (MLflow's `log_batch` splits them into requests its
+        store accepts: 100 params, 1000 metrics at most per request)."""
         assert self._client is not None
         now = _now_ms()
         entries = [Metric(key, value, now, step) for key, value, step in metrics]
         items = [Param(key, value) for key, value in sorted(params.items())]
-        for start in range(0, len(items), _PARAMS_PER_BATCH):
-            self._client.log_batch(run_id, params=items[start:start + _PARAMS_PER_BATCH])
-        for start in range(0, len(entries), _METRICS_PER_BATCH):
-            self._client.log_batch(run_id, metrics=entries[start:start + _METRICS_PER_BATCH])
+        self._client.log_batch(run_id, metrics=entries, params=items)
 
 
 def _note(arm: str, ablations: str, strategy: str, source: str | None,
