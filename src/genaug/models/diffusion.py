@@ -312,7 +312,7 @@ def load_pretrained_pipeline(path: str | Path, scheduler: str | None, device: to
     """Load a local diffusers text-to-image pipeline, optionally swapping its scheduler."""
     from diffusers import DiffusionPipeline
 
-    pipe = DiffusionPipeline.from_pretrained(str(path), local_files_only=True, torch_dtype=dtype)
+    pipe = DiffusionPipeline.from_pretrained(str(path), local_files_only=True, dtype=dtype)
     if scheduler is not None:
         pipe.scheduler = build_sampling_scheduler(scheduler, pipe.scheduler.config)
     if hasattr(pipe, "safety_checker"):
