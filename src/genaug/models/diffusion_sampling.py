@@ -26,6 +26,7 @@ from genaug.common.seeding import derive_seed
 from genaug.common.threads import torch_threads
 from genaug.common.validation import ParameterError
 from genaug.models import diffusion as D
+from genaug.models import diffusion_pretrained as P
 from genaug.schemas.synthesis import PoolParams, SynthesisParams
 
 logger = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ class PoolSampler:
         pr, s = self.pretrained, self.params.sampling
         if self.model is None:
             logger.info("loading pretrained pipeline from %s", pr["path"])
-            self.model = D.load_pretrained_pipeline(pr["path"], s.scheduler, self.device,
+            self.model = P.load_pretrained_pipeline(pr["path"], s.scheduler, self.device,
                                                     DTYPES[pr["dtype"]])
         pipe = self.model
         c, h, w = self.image_shape
@@ -181,7 +182,7 @@ class PoolSampler:
             result = pipe(prompt=prompts, num_inference_steps=s.steps,
                           guidance_scale=pr["guidance_scale"], generator=gens,
                           output_type="pt", **extra)
-            out.append(D.to_dataset_images(result.images, c, h, w))
+            out.append(P.to_dataset_images(result.images, c, h, w))
             bar.update(len(batch))
         bar.close()
         return torch.cat(out)

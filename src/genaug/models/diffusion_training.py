@@ -16,6 +16,7 @@ from genaug.common.precision import resolve_precision
 from genaug.common.seeding import derive_seed
 from genaug.common.threads import torch_threads
 from genaug.models import diffusion as D
+from genaug.models import diffusion_pretrained as P
 from genaug.models.diffusion_objectives import build_objective
 from genaug.schemas.synthesis import SynthesisParams
 
@@ -27,7 +28,7 @@ def pretrained_reference(path: str, class_names: list[str],
     """A light stand-in for a local diffusers pipeline: resolved path + hash of its configs."""
     resolved = str(Path(path).resolve())
     ref = {"kind": "pretrained", "path": resolved,
-           "config_digest": D.pretrained_digest(resolved), "class_names": class_names,
+           "config_digest": P.pretrained_digest(resolved), "class_names": class_names,
            "image_shape": list(image_shape)}
     logger.info("pretrained generator: referencing %s (no training)", resolved)
     return {D.META_KEY: D.encode_json(ref)}
