@@ -52,7 +52,7 @@ lint: $(DEV_STAMP)
 docs: $(DEV_STAMP)
 	$(VENV)/bin/mkdocs build --strict
 
-## bench: run the benchmarks in order (results in benchmarks/results/*.md; times per script in the README)
+## bench: run the benchmarks in order (results in benchmarks/results/*.md; times per script in docs/benchmarks.md)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_classifier_cost.py
 	$(PY) benchmarks/bench_training.py
