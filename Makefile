@@ -11,6 +11,8 @@ PIPELINE ?= ablation_threshold
 export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
+# mkdocs-material prints a banner about MkDocs 2.0 on every build.
+export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: run test test-all lint docs bench viz mlflow-ui jupyter
 
