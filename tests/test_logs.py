@@ -8,10 +8,12 @@ import logging
 import logging.config
 from pathlib import Path
 
+import pytest
 import yaml
-from kedro.logging import RichHandler
+from rich.logging import RichHandler
 
-from genaug.logs import console_handler
+from genaug import settings
+from genaug.logs import PlainLogsHook, plain_logs_off_terminal
 
 REPO = Path(__file__).resolve().parents[1]
 LONG = "a record longer than eighty columns " * 5
@@ -22,28 +24,34 @@ class _Terminal(io.StringIO):
         return True
 
 
-def test_a_file_or_pipe_gets_plain_handler_and_a_terminal_rich() -> None:
-    try:
-        assert not isinstance(console_handler(io.StringIO()), RichHandler)
-        assert isinstance(console_handler(_Terminal()), RichHandler)
-    finally:
-        logging.captureWarnings(False)
-
-
-def test_project_logging_config_writes_one_plain_line_per_record(monkeypatch) -> None:
-    out = io.StringIO()
-    monkeypatch.setattr("sys.stdout", out)
-    config = yaml.safe_load((REPO / "conf/logging.yml").read_text())
+@pytest.fixture
+def project_logging():
+    """conf/logging.yml applied to the root logger; the previous handlers restored after."""
     root = logging.getLogger()
     saved = root.handlers[:], root.level
-    try:
-        logging.config.dictConfig(config)
-        logging.getLogger("genaug.test").warning(LONG)
-    finally:
-        logging.captureWarnings(False)
-        root.handlers[:], root.level = saved[0], saved[1]
+    logging.config.dictConfig(yaml.safe_load((REPO / "conf/logging.yml").read_text()))
+    yield root
+    logging.captureWarnings(False)
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+
+
+def test_off_a_terminal_each_record_is_one_plain_line(project_logging) -> None:
+    out = io.StringIO()
+    plain_logs_off_terminal(out)
+    assert not any(isinstance(h, RichHandler) for h in project_logging.handlers)
+    logging.getLogger("genaug.test").warning(LONG)
     lines = out.getvalue().splitlines()
     assert len(lines) == 1
     assert lines[0].endswith(LONG)  # one line, not wrapped at 80 columns
-    assert "\x1b[" not in out.getvalue()
     assert " WARNING  genaug.test: " in lines[0]
+    assert "\x1b[" not in out.getvalue()
+
+
+def test_on_a_terminal_rich_stays(project_logging) -> None:
+    plain_logs_off_terminal(_Terminal())
+    assert any(isinstance(h, RichHandler) for h in project_logging.handlers)
+
+
+def test_the_project_registers_the_hook_first() -> None:
+    assert isinstance(settings.HOOKS[0], PlainLogsHook)

@@ -1,8 +1,10 @@
-"""The console log handler: rich on a terminal, plain lines everywhere else.
+"""Console logs: rich on a terminal, plain lines everywhere else.
 
 Rich wraps every record at the console width (80 columns when stdout is a file or a pipe) and
 a notebook shows its colour codes raw, so `make run > run.log` and notebook cells get one plain
-line per record instead. conf/logging.yml names `console_handler` as its handler factory.
+line per record instead. Kedro only accepts handler classes from `logging` and `kedro.logging`
+in conf/logging.yml, so the file keeps Kedro's RichHandler and `PlainLogsHook` swaps it for a
+plain handler as soon as a project context exists, when stdout is not a terminal.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from __future__ import annotations
 import logging
 import sys
 from typing import Any, TextIO
+
+from kedro.framework.hooks import hook_impl
+from rich.logging import RichHandler
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
 
@@ -23,18 +28,26 @@ def is_terminal(stream: TextIO) -> bool:
         return False
 
 
-def console_handler(stream: TextIO | None = None, **rich_options: Any) -> logging.Handler:
-    """Kedro's RichHandler (with `rich_options`) on a terminal; else a plain stream handler.
-
-    Both write to stdout, as rich does, and both capture Python warnings into logging (the
-    `py.warnings` logger, which conf/logging.yml sends to warnings.log).
-    """
+def plain_logs_off_terminal(stream: TextIO | None = None) -> None:
+    """Replace the root logger's rich handlers by plain line handlers unless stdout (or
+    `stream`) is a terminal. Python warnings stay captured into logging (`py.warnings`)."""
     out = sys.stdout if stream is None else stream
     if is_terminal(out):
-        from kedro.logging import RichHandler
+        return
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, RichHandler):
+            plain = logging.StreamHandler(out)
+            plain.setLevel(handler.level)
+            plain.setFormatter(logging.Formatter(PLAIN_FORMAT))
+            root.removeHandler(handler)
+            root.addHandler(plain)
 
-        return RichHandler(**rich_options)
-    logging.captureWarnings(True)
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(logging.Formatter(PLAIN_FORMAT))
-    return handler
+
+class PlainLogsHook:
+    """Plain console logs off a terminal, from the moment a project context exists."""
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """Swap rich console handlers for plain ones when stdout is not a terminal."""
+        plain_logs_off_terminal()

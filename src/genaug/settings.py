@@ -7,9 +7,12 @@ from genaug.hooks import (
     ProjectMlflowStoreHook,
     StaleOutputsHook,
 )
+from genaug.logs import PlainLogsHook
 from genaug.tracking import ArmRunsHook, ParentRunHook
 
-HOOKS = (ProjectMlflowStoreHook(), MissingInputsHook(), EffectiveParamsHook(), StaleOutputsHook())
+# PlainLogsHook first: plain console lines off a terminal before anything else logs.
+HOOKS = (PlainLogsHook(), ProjectMlflowStoreHook(), MissingInputsHook(), EffectiveParamsHook(),
+         StaleOutputsHook())
 # MLflow (genaug/tracking/): one child run per arm; the generator and verdicts on the parent.
 HOOKS += (ArmRunsHook(), ParentRunHook())
 

@@ -10,6 +10,8 @@ from kedro.framework.project import configure_logging
 from kedro.io import AbstractDataset, DataCatalog
 from kedro.pipeline.node import Node
 
+from genaug.logs import plain_logs_off_terminal
+
 GPU_TAG = "gpu"  # nodes that want an accelerator
 GPU_RESOURCE = "GPU"  # the worker resource such a node claims, one unit each
 
@@ -54,6 +56,7 @@ def execute(task: NodeTask) -> Outcome:
     global _LOGGING_READY
     if not _LOGGING_READY and task.logging_config:  # the project's logging, once per process
         configure_logging(task.logging_config)
+        plain_logs_off_terminal()  # a worker's stdout is a pipe or a log file
         _LOGGING_READY = True
     node = task.node
     started, start = time.time(), time.perf_counter()
