@@ -11,11 +11,18 @@ PIPELINE ?= ablation_threshold
 export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
+# mkdocs-material prints a banner about MkDocs 2.0 on every build.
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: run test test-all lint bench viz mlflow-ui jupyter
+.PHONY: run test test-all lint docs bench viz mlflow-ui jupyter
+
+# The first Python >= 3.11 (and < 3.14) found; `make PYTHON=/path/to/python` picks another.
+PYTHON ?= $(firstword $(foreach v,3.11 3.12 3.13,$(shell python$(v) -c 'import sys; print(sys.executable)' 2>/dev/null)))
 
 $(PY):
-	python3.11 -m venv $(VENV)
+	@test -n "$(PYTHON)" || { echo "No python3.11, python3.12 or python3.13 on PATH (or set PYTHON=...)." >&2; exit 1; }
+	@echo "Creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(PY)
@@ -33,6 +40,7 @@ run: $(STAMP)
 ## test: create .venv if missing, install with the dev extra, run lint and the default test suite
 test: $(DEV_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mkdocs build --strict --quiet
 	$(VENV)/bin/pytest -m "not slow"
 
 ## test-all: the default suite plus tests marked slow
@@ -42,7 +50,11 @@ test-all: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 
-## bench: run the benchmarks in order (results in benchmarks/results/*.md; times per script in the README)
+## docs: build the manual (docs/, mkdocs.yml) into site/; a broken link fails
+docs: $(DEV_STAMP)
+	$(VENV)/bin/mkdocs build --strict
+
+## bench: run the benchmarks in order (results in benchmarks/results/*.md; times per script in docs/benchmarks.md)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_classifier_cost.py
 	$(PY) benchmarks/bench_training.py

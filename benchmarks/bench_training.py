@@ -41,7 +41,8 @@ from kedro.runner import SequentialRunner
 from _common import typed, write_result
 from genaug.common.seeding import derive_seed
 from genaug.datasets import IDXImageDataset
-from genaug.models.classifier_training import build_augment, predict
+from genaug.models.batches import build_augment
+from genaug.models.classifier_training import predict
 from genaug.models.classifiers import build_classifier, unpack_states
 from genaug.pipelines.data_processing.nodes import make_real_splits
 from genaug.pipelines.training.pipeline import create_template

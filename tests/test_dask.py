@@ -32,6 +32,7 @@ from kedro.pipeline import Node, Pipeline
 from kedro_datasets.json import JSONDataset
 from mlflow.tracking import MlflowClient
 
+from genaug.common.threads import torch_threads
 from genaug.hooks import FINGERPRINTS
 from genaug.models.clip_scoring import pixel_sums
 from genaug.pipelines.ablations import REAL_CURVE_ARMS, create_pipelines
@@ -41,7 +42,6 @@ from genaug.runner import (
     DaskRunner,
     InMemoryTransferError,
     local_cluster,
-    with_torch_threads,
 )
 
 from .conftest import KedroProject, make_project
@@ -59,7 +59,7 @@ PARENT = "mlflow.parentRunId"
 
 def _run(project: KedroProject, pipeline: str, **kwargs: Any) -> dict[str, Any]:
     """Run in the project's folder with THREADS torch threads (the sequential runner's)."""
-    with contextlib.chdir(project.root), with_torch_threads(THREADS):
+    with contextlib.chdir(project.root), torch_threads(THREADS):
         return project.run(pipeline, **kwargs)
 
 

@@ -1,4 +1,5 @@
-"""Per-arm MLflow child runs (`genaug.tracking.ArmRunsHook`), read back through `MlflowClient`.
+"""Per-arm MLflow child runs (`genaug.tracking.ArmRunsHook`) and the parent run's content
+(`ParentRunHook`), read back through `MlflowClient`.
 
 One module fixture: `kedro run` (`__default__`) on conf/test with two training seeds, then an
 `--only-missing-outputs` rerun of `ablation_threshold` after changing drop_10's drop fraction.
@@ -25,6 +26,7 @@ from genaug.models.diffusion import LOSS_KEY
 from genaug.pipelines.ablations import ALL_ARMS
 from genaug.tracking import (
     ArmRunsHook,
+    ParentRunHook,
     history_metrics,
     kept_metrics,
     loss_curve,
@@ -257,16 +259,19 @@ def test_the_hook_does_nothing_without_an_active_mlflow_run(tmp_path: Path) -> N
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
         assert mlflow.active_run() is None
-        hook = ArmRunsHook()
+        arms, parent = ArmRunsHook(), ParentRunHook()
         node = Node(lambda x: x, "drop_10.training_history", "drop_10.metrics",
                     name="evaluate_classifier", namespace="drop_10")
         catalog = DataCatalog()
-        hook.before_pipeline_run()
-        hook.before_node_run(node)
-        hook.after_node_run(node, catalog, {"drop_10.training_history": {}},
-                            {"drop_10.metrics": {"top1": [0.5], "top1_mean": 0.5},
-                             "generator": {LOSS_KEY: torch.ones(3)}})
-        hook.after_pipeline_run(Pipeline([node]), catalog)
+        outputs = {"drop_10.metrics": {"top1": [0.5], "top1_mean": 0.5},
+                   "generator": {LOSS_KEY: torch.ones(3)}}
+        arms.before_pipeline_run()
+        parent.before_pipeline_run()
+        arms.before_node_run(node)
+        arms.after_node_run(node, catalog, {"drop_10.training_history": {}}, outputs)
+        parent.after_node_run(outputs)
+        arms.after_pipeline_run(Pipeline([node]), catalog)
+        parent.after_pipeline_run(Pipeline([node]), catalog)
     finally:
         mlflow.set_tracking_uri(previous)
     assert not (tmp_path / "mlflow.db").exists()  # no client ever touched the store

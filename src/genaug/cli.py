@@ -5,7 +5,7 @@ error (a bad parameter, a missing or corrupt raw file, a saved input that was ne
 saved data that does not fit the configuration, an unknown pipeline name) prints one message and
 a hint and exits with status 1, its full traceback written to `logs/last_error.log`
 (`--traceback` shows it on screen instead); and `--pipeline NAME`, deprecated upstream but the
-form the README uses, is passed on as `--pipelines NAME` so it keeps working without a warning.
+form the docs use, is passed on as `--pipelines NAME` so it keeps working without a warning.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ RAW_DATASET_MODULES = ("genaug.datasets.idx", "genaug.datasets.image_folder",
 UNKNOWN_PIPELINE = "Failed to find the pipeline named"
 HINTS = {
     ParameterError: "parameters come from conf/base/parameters*.yml, overridden by "
-                    "conf/<env>/ and --params (README: \"Parameters are checked before "
-                    "anything runs\").",
+                    "conf/<env>/ and --params (docs/configuration.md: \"Parameters are checked "
+                    "before anything runs\").",
     MissingInputError: "each environment keeps its own outputs (`data_root` in "
                        "conf/<env>/globals.yml): another environment's runs do not count.",
     BundleError: "a saved input was made with other settings: rerun the pipeline that "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 from kedro.io import AbstractDataset, MemoryDataset
 from kedro.pipeline import Pipeline
 
+from genaug.common.files import atomic_write_text
 from genaug.fingerprints import (
     argument_names,
     code_digests,
@@ -193,10 +193,8 @@ class FingerprintStore:
     def write(self, records: Mapping[str, Mapping[str, Any]]) -> None:
         """Replace the file atomically (a kill mid-write leaves the old file)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"format": STORE_FORMAT, "outputs": records}, indent=1,
-                                  sort_keys=True, default=repr))
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, json.dumps({"format": STORE_FORMAT, "outputs": records},
+                                                indent=1, sort_keys=True, default=repr))
 
 
 class Stale(AbstractDataset):

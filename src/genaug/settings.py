@@ -7,10 +7,14 @@ from genaug.hooks import (
     ProjectMlflowStoreHook,
     StaleOutputsHook,
 )
-from genaug.tracking import ArmRunsHook
+from genaug.logs import PlainLogsHook
+from genaug.tracking import ArmRunsHook, ParentRunHook
 
-HOOKS = (ProjectMlflowStoreHook(), MissingInputsHook(), EffectiveParamsHook(), StaleOutputsHook())
-HOOKS += (ArmRunsHook(),)  # one MLflow child run per arm (genaug/tracking.py)
+# PlainLogsHook first: plain console lines off a terminal before anything else logs.
+HOOKS = (PlainLogsHook(), ProjectMlflowStoreHook(), MissingInputsHook(), EffectiveParamsHook(),
+         StaleOutputsHook())
+# MLflow (genaug/tracking/): one child run per arm; the generator and verdicts on the parent.
+HOOKS += (ArmRunsHook(), ParentRunHook())
 
 # Parameters come out of the loader validated against genaug.schemas, typed and arm-merged.
 CONFIG_LOADER_CLASS = ValidatingConfigLoader

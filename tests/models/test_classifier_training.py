@@ -5,10 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from genaug.models.batches import MixedBatchSampler, ShuffledBatchSampler, build_augment
 from genaug.models.classifier_training import (
-    MixedBatchSampler,
-    ShuffledBatchSampler,
-    build_augment,
     init_classifier,
     phase_batches,
     seed_generators,

@@ -10,6 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from genaug.common.bundles import to_float
 from genaug.models import diffusion as D
+from genaug.models import diffusion_pretrained as P
 from genaug.models.diffusion_objectives import DDPMObjective
 
 
@@ -90,9 +91,9 @@ def test_pad_and_crop_are_inverse():
 
 def test_to_dataset_images_grayscale_and_resize():
     """Pipeline RGB outputs become the dataset's 1×H×W uint8 images."""
-    out = D.to_dataset_images(torch.rand(3, 3, 64, 64), 1, 28, 28)
+    out = P.to_dataset_images(torch.rand(3, 3, 64, 64), 1, 28, 28)
     assert out.shape == (3, 1, 28, 28) and out.dtype == torch.uint8
-    out3 = D.to_dataset_images(torch.rand(2, 3, 40, 40), 3, 32, 32)
+    out3 = P.to_dataset_images(torch.rand(2, 3, 40, 40), 3, 32, 32)
     assert out3.shape == (2, 3, 32, 32)
 
 
@@ -107,7 +108,7 @@ def test_load_pretrained_pipeline_from_local_folder(tmp_path):
                                            up_block_types=("UpBlock2D", "UpBlock2D")),
                         scheduler=D.DDPMScheduler(num_train_timesteps=50))
     pipe.save_pretrained(str(tmp_path / "pipe"))
-    loaded = D.load_pretrained_pipeline(tmp_path / "pipe", "ddim", torch.device("cpu"))
+    loaded = P.load_pretrained_pipeline(tmp_path / "pipe", "ddim", torch.device("cpu"))
     assert type(loaded.scheduler).__name__ == "DDIMScheduler"
 
 
@@ -117,14 +118,14 @@ def test_pretrained_digest_follows_the_config_files(tmp_path):
 
     pipe = DDPMPipeline(unet=_tiny_unet(3), scheduler=D.DDPMScheduler(num_train_timesteps=50))
     pipe.save_pretrained(str(tmp_path / "pipe"))
-    digest = D.pretrained_digest(tmp_path / "pipe")
+    digest = P.pretrained_digest(tmp_path / "pipe")
     shutil.copytree(tmp_path / "pipe", tmp_path / "copy")
-    assert D.pretrained_digest(tmp_path / "copy") == digest
+    assert P.pretrained_digest(tmp_path / "copy") == digest
     config_file = tmp_path / "copy" / "scheduler" / "scheduler_config.json"
     config = json.loads(config_file.read_text())
     config["num_train_timesteps"] = 60
     config_file.write_text(json.dumps(config))
-    assert D.pretrained_digest(tmp_path / "copy") != digest
+    assert P.pretrained_digest(tmp_path / "copy") != digest
 
 
 def test_state_digest_survives_a_file_round_trip_and_sees_one_changed_weight(tmp_path):

@@ -13,6 +13,7 @@ import yaml
 from safetensors.torch import load_file
 
 from genaug.common.bundles import to_float
+from genaug.common.threads import torch_threads
 from genaug.common.validation import ParameterError
 from genaug.models import diffusion as D
 from genaug.models.diffusion_objectives import build_objective
@@ -87,7 +88,7 @@ def test_each_objective_lowers_its_loss_on_a_fixed_batch(prediction):
             return float(objective.loss(unet, x0, labels, noise, levels))
 
     before = loss()
-    with D.torch_threads(1):
+    with torch_threads(1):
         _, history = D.train_unet(
             unet, objective, x0, labels, num_classes=3, steps=30, batch_size=16, lr=3e-3,
             warmup_steps=2, weight_decay=0.0, ema_decay=0.9, label_dropout=0.1, hflip=False,
@@ -134,7 +135,7 @@ def test_ddpm_epsilon_checkpoint_from_before_the_objectives_samples_unchanged():
     noise = expected.pop("noise")
     unet, meta = D.unpack_unet(state)
     assert "prediction" not in meta
-    with D.torch_threads(1):
+    with torch_threads(1):
         for name, images in expected.items():
             scheduler = D.build_sampling_scheduler(name, meta["scheduler_config"],
                                                    pixel_space=True)

@@ -54,6 +54,8 @@ import torch
 from kedro.io.core import AbstractDataset, AbstractVersionedDataset, DatasetError, Version
 from safetensors.torch import load_file, save_file
 
+from genaug.common.files import atomic_path, atomic_write_text
+
 MANIFEST = "manifest.json"
 SHARD_FMT = "shard_{:05d}.safetensors"
 
@@ -180,9 +182,7 @@ class ShardedBundleDataset(AbstractVersionedDataset[Any, dict[str, torch.Tensor]
             shape = list(part["images"].shape[1:])
         manifest = {"fingerprint": pool.fingerprint, "num_shards": pool.num_shards,
                     "shard_sizes": counts, "num_images": sum(counts), "image_shape": shape}
-        tmp = stage / f".{MANIFEST}.tmp"
-        tmp.write_text(json.dumps(manifest, indent=2))
-        os.replace(tmp, stage / MANIFEST)
+        atomic_write_text(stage / MANIFEST, json.dumps(manifest, indent=2))
         final = self._final_dir()
         if final.exists():
             if self._version is not None:
@@ -267,9 +267,7 @@ class ShardedBundlePart(AbstractDataset[LazyShards, PartReceipt]):
         stage_shards(self._bundle.staging_dir(data.fingerprint), data)
         receipt = {"fingerprint": data.fingerprint, "shards": list(data.shard_indices)}
         self._receipt.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._receipt.with_name(f".{self._receipt.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(json.dumps(receipt))
-        os.replace(tmp, self._receipt)
+        atomic_write_text(self._receipt, json.dumps(receipt))
 
     def load(self) -> PartReceipt:
         """The receipt of the part's last save."""
@@ -298,10 +296,9 @@ def stage_shards(stage: Path, pool: LazyShards) -> None:
         if target.exists():  # staged by an interrupted run or by a part of this generation
             continue
         shard = _check_bundle(make())
-        tmp = stage / f".{target.name}.{uuid.uuid4().hex}.tmp"
-        save_file({"images": shard["images"].contiguous(),
-                   "labels": shard["labels"].contiguous()}, str(tmp))
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            save_file({"images": shard["images"].contiguous(),
+                       "labels": shard["labels"].contiguous()}, str(tmp))
         del shard  # at most one shard in memory while the next one is made
 
 

@@ -38,6 +38,23 @@ def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch
                         for i, (dy, dx) in enumerate(offs.tolist())])
 
 
+def _step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module,
+          x: torch.Tensor, tokens: torch.Tensor, labels: torch.Tensor, lr: float) -> float:
+    """One contrastive step on a batch of images and their classes' captions; its loss."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    image_features = model.encode_image(x, normalize=True)
+    # Encode each class caption once and gather: same gradients, K text passes.
+    text_features = model.encode_text(tokens, normalize=True)[labels]
+    loss = loss_fn(image_features, text_features, model.logit_scale.exp())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        model.logit_scale.clamp_(0, math.log(100))
+    return float(loss.detach())
+
+
 def train_closed_set_clip(images: torch.Tensor, labels: torch.Tensor, texts: list[str],
                           cfg: Clip, seed: int, device: torch.device
                           ) -> tuple[nn.Module, dict[str, Any]]:
@@ -71,18 +88,8 @@ def train_closed_set_clip(images: torch.Tensor, labels: torch.Tensor, texts: lis
         for b in range(steps_per_epoch):
             idx = order[b * batch_size:(b + 1) * batch_size]
             x = random_shift(x_all[idx], train.max_shift, gen).to(device)
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, total, train.lr, train.warmup_steps)
-            image_features = model.encode_image(x, normalize=True)
-            # Encode each class caption once and gather: same gradients, K text passes.
-            text_features = model.encode_text(tokens, normalize=True)[labels[idx].to(device)]
-            loss = loss_fn(image_features, text_features, model.logit_scale.exp())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, math.log(100))
-            epoch_loss += float(loss.detach())
+            epoch_loss += _step(model, optimizer, loss_fn, x, tokens, labels[idx].to(device),
+                                lr_at(step, total, train.lr, train.warmup_steps))
             step += 1
             bar.update(1)
         history.append(epoch_loss / steps_per_epoch)

@@ -23,8 +23,10 @@ from tqdm.auto import tqdm
 from genaug.common.bundles import Bundle, to_uint8
 from genaug.common.precision import resolve_precision
 from genaug.common.seeding import derive_seed
+from genaug.common.threads import torch_threads
 from genaug.common.validation import ParameterError
 from genaug.models import diffusion as D
+from genaug.models import diffusion_pretrained as P
 from genaug.schemas.synthesis import PoolParams, SynthesisParams
 
 logger = logging.getLogger(__name__)
@@ -109,7 +111,7 @@ class PoolSampler:
             self._start = time.perf_counter()
         shard_seed = derive_seed(self.seed, "pool", index)
         t0 = time.perf_counter()
-        with D.torch_threads(self.params.num_threads):
+        with torch_threads(self.params.num_threads):
             if self.params.generator.kind == "closed_set":
                 images = self._closed_set(self.labels[lo:hi], shard_seed)
             else:
@@ -158,7 +160,7 @@ class PoolSampler:
         pr, s = self.pretrained, self.params.sampling
         if self.model is None:
             logger.info("loading pretrained pipeline from %s", pr["path"])
-            self.model = D.load_pretrained_pipeline(pr["path"], s.scheduler, self.device,
+            self.model = P.load_pretrained_pipeline(pr["path"], s.scheduler, self.device,
                                                     DTYPES[pr["dtype"]])
         pipe = self.model
         c, h, w = self.image_shape
@@ -180,7 +182,7 @@ class PoolSampler:
             result = pipe(prompt=prompts, num_inference_steps=s.steps,
                           guidance_scale=pr["guidance_scale"], generator=gens,
                           output_type="pt", **extra)
-            out.append(D.to_dataset_images(result.images, c, h, w))
+            out.append(P.to_dataset_images(result.images, c, h, w))
             bar.update(len(batch))
         bar.close()
         return torch.cat(out)

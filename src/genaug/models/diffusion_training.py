@@ -14,7 +14,9 @@ import torch
 from genaug.common.bundles import class_counts, to_float
 from genaug.common.precision import resolve_precision
 from genaug.common.seeding import derive_seed
+from genaug.common.threads import torch_threads
 from genaug.models import diffusion as D
+from genaug.models import diffusion_pretrained as P
 from genaug.models.diffusion_objectives import build_objective
 from genaug.schemas.synthesis import SynthesisParams
 
@@ -26,7 +28,7 @@ def pretrained_reference(path: str, class_names: list[str],
     """A light stand-in for a local diffusers pipeline: resolved path + hash of its configs."""
     resolved = str(Path(path).resolve())
     ref = {"kind": "pretrained", "path": resolved,
-           "config_digest": D.pretrained_digest(resolved), "class_names": class_names,
+           "config_digest": P.pretrained_digest(resolved), "class_names": class_names,
            "image_shape": list(image_shape)}
     logger.info("pretrained generator: referencing %s (no training)", resolved)
     return {D.META_KEY: D.encode_json(ref)}
@@ -54,7 +56,7 @@ def train_closed_set(images: torch.Tensor, labels: torch.Tensor, class_names: li
                 t.batch_size, device)
     start = time.perf_counter()
     gen = torch.Generator().manual_seed(derive_seed(seed, "synthesis", "train"))
-    with D.torch_threads(params.num_threads):
+    with torch_threads(params.num_threads):
         ema, history = D.train_unet(
             unet, objective, padded, labels, num_classes=k, steps=t.steps,
             batch_size=t.batch_size, lr=t.lr, warmup_steps=t.warmup_steps,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from genaug.common.validation import ParameterError
 from genaug.schemas.base import Schema
-from genaug.schemas.training import ClassifierParams, PositiveInt
+from genaug.schemas.training import ClassifierParams
 
 
 class EvaluatorParams(ClassifierParams):

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from genaug.common.validation import ParameterError
 from genaug.schemas.base import Schema
@@ -18,8 +18,6 @@ Prediction = Literal["epsilon", "v_prediction", "edm"]
 EDM_SCHEDULERS = ("edm_euler", "edm_dpmsolver++")
 # Torch dtypes a pretrained pipeline may be loaded in.
 PretrainedDtype = Literal["float32", "float16", "bfloat16"]
-
-PositiveInt = Annotated[int, Field(ge=1)]
 
 
 class GeneratorParams(Schema):

@@ -13,6 +13,7 @@ from kedro.io.core import DatasetError, Version
 from genaug.common.validation import ParameterError
 from genaug.datasets.sharded_bundle import LazyShards, ShardedBundleDataset
 from genaug.models import diffusion as D
+from genaug.models import diffusion_pretrained as P
 from genaug.pipelines.synthesis import nodes as N
 from genaug.schemas.base import parse
 from genaug.schemas.synthesis import SynthesisParams
@@ -220,7 +221,7 @@ def test_pretrained_path_with_stub_pipeline(tmp_path, real_train, monkeypatch):
     """Pretrained mode prompts per class and converts outputs to the dataset's shape."""
     (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "Fake"}))
     fake = _FakeTextToImage()
-    monkeypatch.setattr(D, "load_pretrained_pipeline", lambda *a, **k: fake)
+    monkeypatch.setattr(P, "load_pretrained_pipeline", lambda *a, **k: fake)
     params = _params(**{"generator.kind": "pretrained", "pretrained.path": str(tmp_path),
                         "pool.per_class": 2})
     ref = N.train_generator(real_train, NAMES, params, 7, "cpu")

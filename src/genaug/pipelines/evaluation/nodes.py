@@ -24,12 +24,12 @@ import torch
 
 from genaug.common.bundles import Bundle, BundleError, validate_bundle
 from genaug.common.device import resolve_device
+from genaug.common.threads import torch_threads
 from genaug.common.validation import ParameterError
 from genaug.fingerprints import depends_on
 from genaug.models.classifier_training import (
     accuracy_per_seed,
     predict,
-    set_num_threads,
     top1_accuracy,
     train_evaluator_network,
 )
@@ -60,7 +60,6 @@ def train_evaluator(real_train: Bundle, real_reserve: Bundle, real_test: Bundle,
     """Train the shared evaluator network on real_reserve + real_train; log its test accuracy."""
     config = params.evaluator
     dev = resolve_device(device)
-    set_num_threads(config.num_threads)
     k = num_classes_of(class_names)
     train = validate_bundle(real_train, "real_train", num_classes=k)
     shape = tuple(train["images"].shape[1:])
@@ -70,9 +69,10 @@ def train_evaluator(real_train: Bundle, real_reserve: Bundle, real_test: Bundle,
     images = torch.cat([reserve["images"], train["images"]])
     labels = torch.cat([reserve["labels"], train["labels"]])
     start = time.perf_counter()
-    model = train_evaluator_network(config, images, labels, k, seed, dev)
-    logits = predict(model, test["images"], config.normalize.stats(), dev,
-                     config.eval_batch_size)
+    with torch_threads(config.num_threads):
+        model = train_evaluator_network(config, images, labels, k, seed, dev)
+        logits = predict(model, test["images"], config.normalize.stats(), dev,
+                         config.eval_batch_size)
     acc = top1_accuracy(logits.argmax(1), test["labels"], k)
     logger.info("evaluator (%s, %d images, %.1f s): real_test top-1 %.4f",
                 config.architecture, labels.numel(), time.perf_counter() - start, acc)

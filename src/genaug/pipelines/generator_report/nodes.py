@@ -14,9 +14,9 @@ from matplotlib.figure import Figure
 
 from genaug.common.bundles import Bundle, validate_bundle
 from genaug.common.device import resolve_device
+from genaug.common.threads import torch_threads
 from genaug.fingerprints import depends_on
 from genaug.models import generator_report as R
-from genaug.models.classifier_training import set_num_threads
 from genaug.models.classifiers import num_classes_of
 from genaug.schemas.evaluation import EvaluationParams
 from genaug.schemas.generator_report import GeneratorReportParams
@@ -57,19 +57,43 @@ def generator_report(synthetic_pool: Bundle, real_train: Bundle, real_test: Bund
     memo = R.memorization(pool_nn, test_nn, params.memorization_quantile)
     seconds["memorization"] = round(time.perf_counter() - start, 3)
 
-    cas = None
-    if params.cas:
-        set_num_threads(training.num_threads)
-        cas_training = training.model_copy(update={"seeds": training.seeds[:params.cas_seeds]})
-        cas = R.classification_accuracy_score(pool, test, cas_training, k, seed, dev,
-                                              evaluation.batch_size)
+    cas = _cas(pool, test, params, training, evaluation, k, seed, dev)
+    if cas:
         seconds["cas"] = cas["seconds"]
 
     start = time.perf_counter()
     fid = R.fid_and_is(pool["images"], test["images"], evaluator, evaluation, k, seed, dev)
     seconds["fid_is"] = round(time.perf_counter() - start, 3)
 
-    report = {
+    report = _report(fidelity, evaluator_test, cas, memo, fid, seconds, train, test)
+    logger.info("generator report: label fidelity %.4f (evaluator on real_test %.4f), CAS %s, "
+                "memorized %.4f (pool NN median %.3f vs real_test %.3f), FID %s (%s); %s",
+                fidelity["overall"], evaluator_test["overall"],
+                f"{cas['top1_mean']:.4f} in {cas['seconds']:.1f} s" if cas else "off",
+                memo["share"], memo["pool_nn_median"], memo["real_test_nn_median"],
+                fid["fid"], fid["feature_extractor"], seconds)
+    figure = R.report_figure(pool, train, pool_nn, neighbours, fidelity, memo,
+                             params.closest_pairs)
+    return report, figure
+
+
+def _cas(pool: Bundle, test: Bundle, params: GeneratorReportParams, training: TrainingParams,
+         evaluation: EvaluationParams, num_classes: int, seed: int,
+         device: torch.device) -> dict[str, Any] | None:
+    """The CAS: the baseline's classifier settings trained on the pool alone (None when off)."""
+    if not params.cas:
+        return None
+    cas_training = training.model_copy(update={"seeds": training.seeds[:params.cas_seeds]})
+    with torch_threads(training.num_threads):
+        return R.classification_accuracy_score(pool, test, cas_training, num_classes, seed,
+                                               device, evaluation.batch_size)
+
+
+def _report(fidelity: Mapping[str, Any], evaluator_test: Mapping[str, Any],
+            cas: Mapping[str, Any] | None, memo: Mapping[str, Any], fid: Mapping[str, Any],
+            seconds: dict[str, float], train: Bundle, test: Bundle) -> dict[str, Any]:
+    """The report's JSON from its parts."""
+    return {
         "n_pool": fidelity["n"], "n_real_train": int(train["labels"].numel()),
         "n_real_test": int(test["labels"].numel()),
         "label_fidelity": fidelity["overall"],
@@ -84,15 +108,6 @@ def generator_report(synthetic_pool: Bundle, real_train: Bundle, real_test: Bund
         **fid,
         "seconds": seconds,
     }
-    logger.info("generator report: label fidelity %.4f (evaluator on real_test %.4f), CAS %s, "
-                "memorized %.4f (pool NN median %.3f vs real_test %.3f), FID %s (%s); %s",
-                fidelity["overall"], evaluator_test["overall"],
-                f"{cas['top1_mean']:.4f} in {cas['seconds']:.1f} s" if cas else "off",
-                memo["share"], memo["pool_nn_median"], memo["real_test_nn_median"],
-                fid["fid"], fid["feature_extractor"], seconds)
-    figure = R.report_figure(pool, train, pool_nn, neighbours, fidelity, memo,
-                             params.closest_pairs)
-    return report, figure
 
 
 @depends_on(evaluation=("evaluator",))

@@ -21,10 +21,11 @@ import torch
 from genaug.common.bundles import Bundle, BundleError, validate_bundle
 from genaug.common.device import resolve_device
 from genaug.common.precision import resolve_precision
+from genaug.common.threads import torch_threads
 from genaug.common.validation import ParameterError
 from genaug.datasets.seed_store import Entry
 from genaug.fingerprints import code_digests, depends_on, digest, library_versions
-from genaug.models.classifier_training import draw_extra_real, set_num_threads, train_seeds
+from genaug.models.classifier_training import draw_extra_real, train_seeds
 from genaug.models.classifiers import num_classes_of, pack_states, unpack_states
 from genaug.schemas.training import TrainingParams
 
@@ -88,7 +89,6 @@ def train_classifier(real_train: Bundle, class_names: list[str], synthetic_kept:
     the extra real images drawn by `extra_real_like` / `extra_real_per_class`.
     """
     dev = resolve_device(device)
-    set_num_threads(params.num_threads)
     k = num_classes_of(class_names)
     real = validate_bundle(real_train, "real_train", num_classes=k)
     shape = tuple(real["images"].shape[1:])
@@ -101,7 +101,8 @@ def train_classifier(real_train: Bundle, class_names: list[str], synthetic_kept:
         int(synthetic["labels"].numel())
     logger.info("training %s: %d real, %d synthetic, %d extra real images, seeds %s on %s",
                 strategy, real["labels"].numel(), n_synthetic, n_extra, params.seeds, dev)
-    states, runs = train_seeds(params, real, other, other_source, k, seed, dev)
+    with torch_threads(params.num_threads):
+        states, runs = train_seeds(params, real, other, other_source, k, seed, dev)
     history = {
         "strategy": strategy,
         "architecture": params.architecture,

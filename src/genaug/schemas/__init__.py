@@ -1,0 +1,1 @@
+"""Typed parameter schemas (pydantic), one per stage block; project.py validates the tree."""
