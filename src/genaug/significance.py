@@ -1,8 +1,8 @@
 """What the seeds establish: means with confidence intervals, paired tests, Holm adjustment.
 
 Pure functions, no I/O. Accuracies are fractions in [0, 1]; differences are reported in
-percentage points (pp). Arms share seeds and the same `real_test` order (the paired design of
-DESIGN.md), so two arms are compared on the seeds they have in common:
+percentage points (pp). Arms share seeds and the same `real_test` order (the paired design,
+docs/reading-results.md), so two arms are compared on the seeds they have in common:
 
 - **n >= 2 common seeds**: a paired Student t-test over the per-seed Top-1 differences
   (`scipy.stats.ttest_rel`), with the t confidence interval of the mean difference.
