@@ -100,10 +100,18 @@ def monotone_curve(extra_real: Sequence[float], gains_pp: Sequence[float]
     return x, np.maximum.accumulate(y)
 
 
+def interpolated_curve(extra_real: Sequence[float], gains_pp: Sequence[float]
+                       ) -> tuple[np.ndarray, np.ndarray, PchipInterpolator]:
+    """The monotone curve's points and its shape-preserving PCHIP through them (what E is read
+    off and what the exchange-rate plot draws)."""
+    x, y = monotone_curve(extra_real, gains_pp)
+    return x, y, PchipInterpolator(x, y)
+
+
 def equivalent_real(gain_pp: float, extra_real: Sequence[float],
                     gains_pp: Sequence[float]) -> Ratio:
     """E: the extra real images whose (monotone, interpolated) gain equals `gain_pp`."""
-    x, y = monotone_curve(extra_real, gains_pp)
+    x, y, curve = interpolated_curve(extra_real, gains_pp)
     if not math.isfinite(gain_pp):
         raise ValueError(f"gain_pp must be a finite number; got {gain_pp!r}.")
     if y[-1] - y[0] <= _FLAT_PP:
@@ -119,7 +127,6 @@ def equivalent_real(gain_pp: float, extra_real: Sequence[float],
     for i in range(x.size):  # the first point at (or within float noise of) the gain
         if abs(y[i] - gain_pp) <= _FLAT_PP:
             return Ratio(float(x[i]))
-    curve = PchipInterpolator(x, y)
     i = int(np.searchsorted(y, gain_pp))  # y[i-1] < gain_pp < y[i]
     return Ratio(float(brentq(lambda v: float(curve(v)) - gain_pp, x[i - 1], x[i])))
 

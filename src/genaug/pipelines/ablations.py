@@ -16,10 +16,9 @@ from genaug.pipelines import (
     synthesis,
     training,
 )
-from genaug.pipelines.arms import arm_pipeline
+from genaug.pipelines.arms import BASELINE, arm_pipeline
 from genaug.pipelines.reporting import create_report_pipeline
 
-BASELINE = "baseline"
 # CLIP-filter threshold ablation: one joint-training arm per drop fraction
 # (each has its block in conf/base/parameters_ablation_threshold.yml).
 THRESHOLD_ARMS = ("drop_10", "drop_20", "drop_30")

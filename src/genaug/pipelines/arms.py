@@ -8,6 +8,8 @@ from kedro.pipeline import Pipeline
 
 from genaug.schemas.project import ARM_STAGES
 
+# The real-only arm every ablation has: every gain is measured against it.
+BASELINE = "baseline"
 # Datasets every arm reads under their global names (made once by the shared stages).
 SHARED_DATASETS = frozenset({
     "real_train", "real_reserve", "real_test", "class_names",

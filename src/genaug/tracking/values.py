@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Mapping
@@ -12,6 +11,7 @@ from typing import Any
 from kedro.io import AbstractDataset, DatasetError
 from kedro.pipeline.node import Node
 
+from genaug.common.numbers import is_number
 from genaug.fingerprints import parameter_view
 from genaug.models.diffusion import LOSS_KEY
 from genaug.pipelines.ablations import ABLATION_ARMS
@@ -37,12 +37,6 @@ StepMetric = tuple[str, float, int]  # (key, value, step)
 def metric_key(name: str) -> str:
     """`name` with every character MLflow refuses in a key segment replaced by `_`."""
     return re.sub(r"[^\w.\- ]", "_", str(name))
-
-
-def is_number(value: Any) -> bool:
-    """True for a finite int or float (bools and None are not numbers here)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) \
-        and math.isfinite(value)
 
 
 def flat_params(blocks: Mapping[str, Any]) -> dict[str, str]:

@@ -9,13 +9,9 @@ import re
 import pandas as pd
 import pytest
 
-from genaug.pipelines.reporting.nodes import (
-    build_results_table,
-    plot_exchange_rate,
-    plot_strategies,
-    plot_threshold,
-    results_markdown,
-)
+from genaug.pipelines.reporting.markdown import results_markdown
+from genaug.pipelines.reporting.nodes import build_results_table
+from genaug.pipelines.reporting.plots import plot_exchange_rate, plot_strategies, plot_threshold
 from genaug.schemas.reporting import AblationReport
 from genaug.significance import VERDICTS
 

@@ -186,6 +186,37 @@ def _image_counts(hist: Mapping[str, Any], strategy: str, synthetic: Bundle | No
     return strategy, n_synthetic, n_extra
 
 
+def _fid_metrics(synthetic: Bundle | None, strategy: str, references: Mapping[str, Bundle],
+                 reference_stats: Mapping[str, torch.Tensor] | None,
+                 evaluator: Mapping[str, torch.Tensor] | None, params: EvaluationParams,
+                 extractor: str, num_classes: int, seed: int, device: torch.device
+                 ) -> dict[str, Any]:
+    """FID/IS of the arm's added images and of a real set of the same class counts (None and 0
+    without added images or with `compute_fid: false`)."""
+    out: dict[str, Any] = {"fid": None, "inception_score": None, "inception_score_std": None,
+                           "n_eval_synthetic": 0, "fid_floor": None,
+                           "inception_score_floor": None, "n_floor": 0}
+    if synthetic is None or not params.compute_fid:
+        return out
+    fid, is_mean, is_std, out["n_eval_synthetic"] = _fid_is(
+        synthetic, references, reference_stats, evaluator, params, extractor, num_classes, seed,
+        device)
+    out.update(fid=finite_or_none(fid), inception_score=finite_or_none(is_mean),
+               inception_score_std=finite_or_none(is_std))
+    if strategy != "real_augmented":  # its set is real already: its FID is the floor
+        reserve = validate_bundle(references["real_reserve"], "real_reserve",
+                                  num_classes=num_classes,
+                                  image_shape=tuple(synthetic["images"].shape[1:]),
+                                  allow_empty=True)
+        floor_set = stratified_like(reserve, synthetic["labels"], num_classes, seed, "fid_floor")
+        fid_floor, is_floor, _, out["n_floor"] = _fid_is(
+            floor_set, references, reference_stats, evaluator, params, extractor, num_classes,
+            seed, device)
+        out.update(fid_floor=finite_or_none(fid_floor),
+                   inception_score_floor=finite_or_none(is_floor))
+    return out
+
+
 def evaluate_classifier(classifier: Mapping[str, torch.Tensor],
                         training_history: Mapping[str, Any] | None,
                         synthetic_kept: Bundle | None, real_test: Bundle, real_train: Bundle,
@@ -210,21 +241,11 @@ def evaluate_classifier(classifier: Mapping[str, torch.Tensor],
     top1, per_class_mean, correct = accuracy_per_seed(training, states, test, k, dev,
                                                       params.batch_size)
     synthetic = _synthetic_set(synthetic_kept, k, shape)
-    fid = is_mean = is_std = fid_floor = is_floor = None
-    n_eval = n_floor = 0
     hist = training_history or {}
     strategy, n_synthetic, n_extra = _image_counts(hist, training.strategy, synthetic)
-    if synthetic is not None and params.compute_fid:
-        references = {"real_test": test, "real_train": train, "real_reserve": real_reserve}
-        fid, is_mean, is_std, n_eval = _fid_is(synthetic, references, fid_reference_stats,
-                                               evaluator, params, extractor, k, seed, dev)
-        if strategy != "real_augmented":  # its set is real already: its FID is the floor
-            reserve = validate_bundle(real_reserve, "real_reserve", num_classes=k,
-                                      image_shape=shape, allow_empty=True)
-            floor_set = stratified_like(reserve, synthetic["labels"], k, seed, "fid_floor")
-            fid_floor, is_floor, _, n_floor = _fid_is(floor_set, references,
-                                                      fid_reference_stats, evaluator, params,
-                                                      extractor, k, seed, dev)
+    fid = _fid_metrics(synthetic, strategy, {"real_test": test, "real_train": train,
+                                             "real_reserve": real_reserve},
+                       fid_reference_stats, evaluator, params, extractor, k, seed, dev)
     metrics = {
         "strategy": strategy,
         "seeds": list(training.seeds),
@@ -235,20 +256,20 @@ def evaluate_classifier(classifier: Mapping[str, torch.Tensor],
         "test_correct": {str(s): "".join("1" if c else "0" for c in row.tolist())
                          for s, row in zip(training.seeds, correct, strict=True)},
         "per_class_top1": {name: float(per_class_mean[i]) for i, name in enumerate(class_names)},
-        "fid": finite_or_none(fid),
-        "inception_score": finite_or_none(is_mean),
-        "inception_score_std": finite_or_none(is_std),
+        "fid": fid["fid"],
+        "inception_score": fid["inception_score"],
+        "inception_score_std": fid["inception_score_std"],
         "feature_extractor": extractor,
         "fid_reference": params.fid_reference,
         "n_real": int(hist.get("n_real", train["labels"].numel())),
         "n_synthetic": int(n_synthetic),
         "n_extra_real": int(n_extra),
-        "n_eval_synthetic": n_eval,
+        "n_eval_synthetic": fid["n_eval_synthetic"],
         # FID/IS of real images (real_reserve) with the synthetic set's class counts, capped at
         # what the reserve holds (n_floor images), against the same reference.
-        "fid_floor": finite_or_none(fid_floor),
-        "inception_score_floor": finite_or_none(is_floor),
-        "n_floor": n_floor,
+        "fid_floor": fid["fid_floor"],
+        "inception_score_floor": fid["inception_score_floor"],
+        "n_floor": fid["n_floor"],
     }
     logger.info("%s: top-1 %s over seeds %s", strategy, [round(v, 4) for v in top1],
                 metrics["seeds"])

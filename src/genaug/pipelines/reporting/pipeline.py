@@ -6,13 +6,9 @@ from collections.abc import Mapping, Sequence
 
 from kedro.pipeline import Node, Pipeline
 
-from genaug.pipelines.reporting.nodes import (
-    build_results_table,
-    plot_exchange_rate,
-    plot_strategies,
-    plot_threshold,
-    results_markdown,
-)
+from genaug.pipelines.reporting.markdown import results_markdown
+from genaug.pipelines.reporting.nodes import build_results_table
+from genaug.pipelines.reporting.plots import plot_exchange_rate, plot_strategies, plot_threshold
 from genaug.pipelines.reporting.verdicts import summary_markdown
 
 _PLOTS = {"threshold": plot_threshold, "training": plot_strategies}

@@ -8,7 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from genaug.pipelines.reporting.formatting import finite, with_ci
+from genaug.common.numbers import is_number
+from genaug.pipelines.reporting.formatting import with_ci
 
 
 def name(arm: str, labels: Mapping[str, str]) -> str:
@@ -23,7 +24,7 @@ def outcome_words(row: Mapping[str, Any]) -> str:
         return f"equivalent within {row['margin_pp']:g} pp"
     if outcome != "inconclusive":
         return str(outcome)
-    if finite(row.get("seeds_needed")):
+    if is_number(row.get("seeds_needed")):
         goal = ("show the difference" if row["resolve_by"] == "difference"
                 else f"show equivalence within {row['margin_pp']:g} pp")
         return (f"inconclusive: about {int(row['seeds_needed'])} seeds would {goal} (80 % "
@@ -36,14 +37,14 @@ def comparison_line(row: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     """`* drop_30 − drop_10: +0.40 [-0.30, +1.10] pp, p = 0.21 (Holm 0.63), TOST p = ...,
     paired t-test over 10 seeds — inconclusive: ...`."""
     pair = f"{name(row['arm'], labels)} − {name(row['reference'], labels)}"
-    if not finite(row["diff_pp"]):
+    if not is_number(row["diff_pp"]):
         return f"* {pair}: undefined ({row['note']})."
     ci = with_ci(row["diff_pp"], row["ci_low"], row["ci_high"], "{:+.2f}")
-    if not finite(row["p_value"]):
+    if not is_number(row["p_value"]):
         return f"* {pair}: {ci} pp, {row['test']}; p undefined ({row['note']}) — " \
                f"{outcome_words(row)}."
     tost = (f", TOST p = {row['p_tost']:.2g} (Holm {row['p_tost_holm']:.2g})"
-            if finite(row.get("p_tost")) and finite(row.get("p_tost_holm")) else "")
+            if is_number(row.get("p_tost")) and is_number(row.get("p_tost_holm")) else "")
     return (f"* {pair}: {ci} pp, p = {row['p_value']:.2g} (Holm {row['p_holm']:.2g}){tost}, "
             f"{row['test']} — {outcome_words(row)}")
 
@@ -62,7 +63,7 @@ def verdict(comparisons: pd.DataFrame, labels: Mapping[str, str], alpha: float) 
         pair = f"{name(row['arm'], labels)} − {name(row['reference'], labels)}"
         if row["verdict"] in ("better", "worse"):
             pair += f" ({row['diff_pp']:+.2f} pp, Holm p = {row['p_holm']:.2g})"
-        elif row["verdict"] == "inconclusive" and finite(row.get("seeds_needed")):
+        elif row["verdict"] == "inconclusive" and is_number(row.get("seeds_needed")):
             pair += f" (~{int(row['seeds_needed'])} seeds)"
         groups[row["verdict"]].append(pair)
     heads = {"better": "better", "worse": "worse",
@@ -84,7 +85,7 @@ def summary_markdown(table: pd.DataFrame, comparisons: pd.DataFrame, report: Any
         pair = f"{name(row['arm'], labels)} − {name(row['reference'], labels)}"
         ci = with_ci(row["diff_pp"], row["ci_low"], row["ci_high"], "{:+.2f}")
         lines.append(f"- {pair}: {ci or 'undefined'} pp — {outcome_words(row)}")
-    placed = [row for row in table.to_dict("records") if finite(row.get("exchange_rate"))]
+    placed = [row for row in table.to_dict("records") if is_number(row.get("exchange_rate"))]
     if placed:
         rates = ", ".join(f"{name(row['arm'], labels)} {row['exchange_rate']:.1f} "
                           f"(E = {row['equivalent_real']:.0f} real images)" for row in placed)
