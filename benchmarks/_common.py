@@ -80,6 +80,14 @@ def in_dir(path: Path) -> Iterator[None]:
         os.chdir(old)
 
 
+def load_average() -> str:
+    """1-minute load average (another process on the 2 cores slows every figure)."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "n/a"
+
+
 def write_result(name: str, text: str) -> Path:
     """Save a benchmark's Markdown report under benchmarks/results/ and return its path."""
     RESULTS.mkdir(parents=True, exist_ok=True)

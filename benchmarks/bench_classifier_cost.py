@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from _common import RESULTS, write_result
+from _common import RESULTS, load_average, write_result
 from bench_training import effective, load_data, load_params
 from genaug.common.precision import cpu_has_native_bf16
 from genaug.models.classifier_training import accuracy_per_seed
@@ -88,11 +88,6 @@ def _row(name: str, seconds: list[float], joint: float, top1: list[float]) -> di
             "sd": 100 * statistics.stdev(top1) if len(top1) > 1 else None}
 
 
-def _load() -> str:
-    """1-minute load average."""
-    return f"{os.getloadavg()[0]:.2f}"
-
-
 def main() -> None:
     """Train every candidate, print and save the table and the SUMMARY line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -113,7 +108,7 @@ def main() -> None:
     params = load_params()
     train, reserve, test, names = load_data(params)
     data = {"train": train, "reserve": reserve, "test": test, "names": names}
-    load_before = _load()
+    load_before = load_average()
     start = time.perf_counter()
     rows = []
     for name in args.candidates:
@@ -124,9 +119,9 @@ def main() -> None:
         rows.append(_row(name, seconds, joint[0], top1))
         r = rows[-1]
         print(f"{name}: baseline {r['baseline_s']:.1f} s, joint {r['joint_s']:.1f} s, "
-              f"Top-1 {r['top1']:.2f} % over {r['n']} seeds (load {_load()})", flush=True)
+              f"Top-1 {r['top1']:.2f} % over {r['n']} seeds (load {load_average()})", flush=True)
     total = time.perf_counter() - start
-    write_report(rows, args, load_before, _load(), total)
+    write_report(rows, args, load_before, load_average(), total)
 
 
 def write_report(rows: list[dict[str, Any]], args: argparse.Namespace, load_before: str,

@@ -27,14 +27,9 @@ from kedro.framework.project import pipelines
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from _common import NodeTimer, in_dir, scratch_project, write_result
+from _common import NodeTimer, in_dir, load_average, scratch_project, write_result
 
 ABLATIONS = ("ablation_threshold", "ablation_training")
-
-
-def _load() -> str:
-    """1-minute load average (another process on the 2 cores slows every node)."""
-    return f"{os.getloadavg()[0]:.2f}"
 
 
 def _run(root, env: str, pipeline: str, params=None, only_missing=False) -> tuple[float, dict]:
@@ -60,9 +55,9 @@ def main() -> None:
 
     root = scratch_project(f"pipeline-{args.pipeline}-{args.env}")
     bootstrap_project(root)
-    load_before = _load()
+    load_before = load_average()
     total, times = _run(root, args.env, args.pipeline)
-    load_after = _load()
+    load_after = load_average()
     save_findings(root, args.pipeline, args.env)
     lines = [f"# `{args.pipeline}` on `{args.env}`", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical "
@@ -84,7 +79,7 @@ def main() -> None:
         lines.append("")
     if args.rerun_drop is not None:
         changed = {"drop_10": {"filter": {"drop_fraction": args.rerun_drop}}}
-        load_rerun = _load()
+        load_rerun = load_average()
         rerun, rerun_times = _run(root, args.env, args.pipeline, params=changed,
                                   only_missing=True)
         lines += [f"Rerun with `--only-missing-outputs` and drop_10.filter.drop_fraction="
@@ -94,7 +89,7 @@ def main() -> None:
         summary += f"; rerun after a drop-fraction change {rerun:.0f} s ({rerun / total:.0%})"
     if args.add_seeds is not None:
         seeds = _seed_count(root, args.env) + args.add_seeds
-        load_rerun = _load()
+        load_rerun = load_average()
         rerun, rerun_times = _run(root, args.env, args.pipeline,
                                   params={"training": {"seeds": seeds}}, only_missing=True)
         trained = sum(1 for name in rerun_times if "train_classifier_seeds" in name)

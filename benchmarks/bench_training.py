@@ -38,7 +38,7 @@ import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from _common import typed, write_result
+from _common import load_average, typed, write_result
 from genaug.common.seeding import derive_seed
 from genaug.datasets import IDXImageDataset
 from genaug.models.batches import build_augment
@@ -185,14 +185,6 @@ def _stream(n: int, gen: torch.Generator):
 
 # --------------------------------------------------------------------------- main
 
-def _load() -> str:
-    """1-minute load average (other processes compete for the same cores)."""
-    try:
-        return f"{os.getloadavg()[0]:.1f}"
-    except OSError:
-        return "n/a"
-
-
 def top1(model: torch.nn.Module, test: dict[str, torch.Tensor]) -> float:
     """Top-1 accuracy on a test bundle."""
     logits = predict(model, test["images"], None, torch.device("cpu"), 512)
@@ -250,7 +242,7 @@ def main() -> None:
           f"interleaved node/bare pairs after a 1-epoch warm-up")
 
     rows, summaries = [], []
-    total_start, load_start = time.perf_counter(), _load()
+    total_start, load_start = time.perf_counter(), load_average()
     for strategy in args.strategies:
         over = {"strategy": strategy, "epochs": args.epochs, "seeds": [0]}
         cfg = effective(tr, over)
@@ -278,7 +270,8 @@ def main() -> None:
                   f"{secs:.2f} s ({node_rates[-1]:.0f} images/s; loop only "
                   f"{loop_rates[-1]:.0f}; {n_cpu:.1f} CPU s), bare {b_secs:.2f} s "
                   f"({bare_rates[-1]:.0f} images/s; {b_cpu:.1f} CPU s); ratio wall "
-                  f"{wall_ratios[-1]:.3f}, CPU {cpu_ratios[-1]:.3f}; load {_load()}", flush=True)
+                  f"{wall_ratios[-1]:.3f}, CPU {cpu_ratios[-1]:.3f}; load {load_average()}",
+                  flush=True)
         node_model = build_classifier(cfg, train["images"].shape[1], k)
         node_model.load_state_dict(unpack_states(weights)[0])
         acc_node, acc_bare = top1(node_model, test), top1(bare_model, test)
@@ -291,7 +284,7 @@ def main() -> None:
                          f"{statistics.median(cpu_ratios):.3f}; {rows[-1][2]:.0f} vs "
                          f"{rows[-1][4]:.0f} images/s)")
     elapsed = time.perf_counter() - total_start
-    load_end = _load()
+    load_end = load_average()
 
     table = ["| strategy | images per run | node images/s | node loop-only images/s | "
              "bare images/s | **ratio node/bare** (median of pairs) | pair ratios min–max | "
