@@ -16,7 +16,7 @@ from kedro.pipeline.node import Node
 
 from genaug.datasets.seed_store import SeedStoreDataset
 from genaug.fingerprints import parameter_view
-from genaug.preflight import check_saved_inputs
+from genaug.preflight import check_raw_images, check_saved_inputs
 from genaug.reruns import FingerprintStore, Stale, make_plan, output_records
 from genaug.schemas.base import Schema
 
@@ -91,7 +91,8 @@ class EffectiveParamsHook:
 
 
 class MissingInputsHook:
-    """Fail before the first node when a saved input of the run has never been produced.
+    """Fail before the first node when a saved input of the run has never been produced, or a
+    raw input is missing or has images of another shape than `data_processing.image_shape`.
 
     Runs first among `before_pipeline_run` hooks, so a run that cannot start leaves nothing
     behind (no MLflow run, no fingerprints).
@@ -100,8 +101,11 @@ class MissingInputsHook:
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
                             catalog: Any) -> None:
-        """Raise `genaug.preflight.MissingInputError` naming the datasets and their producer."""
-        check_saved_inputs(pipeline, catalog, dict(pipelines.items()), run_params.get("env"))
+        """Raise `MissingInputError` (naming datasets and producer) or a raw-data error."""
+        producers = dict(pipelines.items())
+        check_saved_inputs(pipeline, catalog, producers, run_params.get("env"))
+        shape = catalog.load("params:data_processing").image_shape_tuple()
+        check_raw_images(pipeline, catalog, producers, shape)
 
 
 class StaleOutputsHook:

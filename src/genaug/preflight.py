@@ -1,4 +1,5 @@
-"""Checks before the first node: every saved input a run reads must have a saved version.
+"""Checks before the first node: every saved input a run reads must have a saved version, and
+the raw images must be there with the shape the parameters expect.
 
 Without this, `kedro run --pipeline synthesis` on a fresh clone fails inside its first node with
 `DatasetError: real_train: Did not find any versions for ...`. Here it fails before anything
@@ -12,6 +13,8 @@ from typing import Any
 
 from kedro.io import MemoryDataset
 from kedro.pipeline import Pipeline
+
+from genaug.common.validation import ParameterError
 
 _SHOWN = 3  # missing datasets named in the message; the rest are counted
 
@@ -89,3 +92,23 @@ def check_saved_inputs(pipeline: Pipeline, catalog: Any, producers: Mapping[str,
     missing = missing_inputs(pipeline, catalog, producers)
     if missing:
         raise MissingInputError(missing, producing_command(missing, producers, env))
+
+
+def check_raw_images(pipeline: Pipeline, catalog: Any, producers: Mapping[str, Pipeline],
+                     expected: tuple[int, int, int]) -> None:
+    """Fail when a raw input is missing or its images are not `data_processing.image_shape`.
+
+    A raw input is one no registered pipeline produces whose dataset can tell its images'
+    shape without loading them (`image_shape()`, the project's raw image datasets); a missing
+    file fails with the dataset's own error naming it.
+    """
+    produced = set().union(*(p.all_outputs() for p in producers.values()))
+    for name in sorted(pipeline.inputs() - produced):
+        probe = getattr(catalog.get(name), "image_shape", None) if name in catalog else None
+        if not callable(probe):
+            continue
+        shape = tuple(int(v) for v in probe())
+        if shape != tuple(expected):
+            raise ParameterError("data_processing.image_shape",
+                                 f"{list(shape)}, the shape of the images of {name}",
+                                 list(expected))

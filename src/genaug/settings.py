@@ -9,12 +9,15 @@ from genaug.hooks import (
 )
 from genaug.logs import PlainLogsHook
 from genaug.tracking import ArmRunsHook, ParentRunHook
+from genaug.tracking.choices import ResolvedChoicesHook
 
 # PlainLogsHook first: plain console lines off a terminal before anything else logs.
 HOOKS = (PlainLogsHook(), ProjectMlflowStoreHook(), MissingInputsHook(), EffectiveParamsHook(),
          StaleOutputsHook())
 # MLflow (genaug/tracking/): one child run per arm; the generator and verdicts on the parent.
 HOOKS += (ArmRunsHook(), ParentRunHook())
+# The run's `auto` choices (device, precision, feature extractor): logged, and tagged in MLflow.
+HOOKS += (ResolvedChoicesHook(),)
 
 # Parameters come out of the loader validated against genaug.schemas, typed and arm-merged.
 CONFIG_LOADER_CLASS = ValidatingConfigLoader
@@ -24,3 +27,5 @@ CONFIG_LOADER_ARGS = {
     # conf/<env> parameters deep-merge into conf/base, so an environment overrides single keys.
     "merge_strategy": {"parameters": "soft"},
 }
+# ValidatingConfigLoader also reads conf/local (yours, gitignored: data, weights, overrides) on
+# top of every environment, `--env gpu` included; the `test` fixture never reads it.

@@ -81,8 +81,6 @@ def test_finite_or_none():
 
 def test_inception_selection_and_unsafe_weights(tmp_path):
     weights = tmp_path / "inception.pth"
-    # configured but missing: fall back to the evaluator
-    assert select_feature_extractor("auto", str(weights)) == "evaluator-cnn"
     assert select_feature_extractor("auto", None) == "evaluator-cnn"
     torch.save({"w": torch.zeros(1)}, weights)
     assert select_feature_extractor("auto", str(weights)) == "inception-v3"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import zlib
 from typing import Any
 
 import fsspec
@@ -13,6 +14,8 @@ from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
 
 _IMAGE_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
 _LABEL_MAGIC = 0x00000801  # unsigned byte, 1 dimension
+_HEADER_READ = 4096  # compressed bytes read to decode an image file's 16-byte header
+_GZIP_WBITS = 16 + 15  # zlib's setting for a gzip stream
 
 
 class IDXImageDataset(AbstractDataset[None, dict[str, Any]]):
@@ -56,6 +59,24 @@ class IDXImageDataset(AbstractDataset[None, dict[str, Any]]):
             "labels": torch.from_numpy(labels.astype(np.int64)),
             "source": self._images_path,
         }
+
+    def image_shape(self) -> tuple[int, int, int]:
+        """The images' (1, H, W) from the image file's header (a cheap check before a run)."""
+        fs, path = _filesystem(self._images_path)
+        if not fs.exists(path):
+            raise DatasetError(f"Raw file '{self._images_path}' is missing: expected an IDX "
+                               "file there.")
+        with fs.open(path, "rb") as handle:
+            try:
+                header = handle.read(_HEADER_READ)
+                if self._images_path.endswith(".gz"):
+                    header = zlib.decompressobj(_GZIP_WBITS).decompress(header, 16)
+            except zlib.error as exc:
+                raise DatasetError(f"Raw file '{self._images_path}' is corrupt: not a complete "
+                                   f"gzip stream ({exc}).") from exc
+        if len(header) < 16 or int.from_bytes(header[:4], "big") != _IMAGE_MAGIC:
+            raise DatasetError(f"Raw file '{self._images_path}' is not an IDX image file.")
+        return 1, int.from_bytes(header[8:12], "big"), int.from_bytes(header[12:16], "big")
 
     def save(self, data: None) -> None:
         """Refuse to write: raw data is read-only."""

@@ -79,6 +79,12 @@ class ImageFolderDataset(AbstractDataset[None, dict[str, Any]]):
             raise DatasetError(f"'{file}' is not a readable image: {exc}") from exc
         return array[None] if array.ndim == 2 else array.transpose(2, 0, 1).copy()
 
+    def image_shape(self) -> tuple[int, int, int]:
+        """The (C, H, W) every loaded image has (a cheap check before a run)."""
+        if not self._path.is_dir():
+            raise DatasetError(f"Image folder '{self._path}' does not exist.")
+        return self._channels, self._size, self._size
+
     def save(self, data: None) -> None:
         """Refuse to write: raw data is read-only."""
         raise DatasetError("ImageFolderDataset is read-only.")

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,8 +21,6 @@ from torch import nn
 from genaug.common.validation import ParameterError
 from genaug.models.classifiers import build_classifier, load_state, normalize_images
 from genaug.schemas.training import ClassifierParams
-
-logger = logging.getLogger(__name__)
 
 EVALUATOR = "evaluator-cnn"
 INCEPTION = "inception-v3"
@@ -112,15 +109,11 @@ def inception_extractors(path: str | None, parameter: str) -> tuple[nn.Module, n
 def select_feature_extractor(feature_extractor: str, inception_weights_path: str | None) -> str:
     """Which extractor a configuration uses: inception-v3 or evaluator-cnn.
 
-    `auto` = inception-v3 when the weights file exists locally, else the evaluator network.
+    `auto` = inception-v3 when a weights file is set (the schema checked that it exists),
+    else the evaluator network.
     """
     if feature_extractor == "auto":
-        if inception_weights_path and Path(inception_weights_path).expanduser().is_file():
-            return INCEPTION
-        if inception_weights_path:
-            logger.warning("evaluation.inception_weights_path %r does not exist; using the "
-                           "evaluator network for FID/IS", inception_weights_path)
-        return EVALUATOR
+        return INCEPTION if inception_weights_path else EVALUATOR
     return feature_extractor
 
 
