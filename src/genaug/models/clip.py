@@ -18,6 +18,7 @@ import open_clip
 import torch
 from torch import nn
 
+from genaug.common.openclip_weights import PREPROCESS_KEYS, cached_tag_weights, tag_config
 from genaug.schemas.filtering import Clip, ClosedSetClip, PretrainedClip
 
 
@@ -60,23 +61,25 @@ def build_closed_set_clip(cfg: ClosedSetClip, image_shape: Sequence[int]) -> nn.
 def build_pretrained_clip(cfg: PretrainedClip, *, load_weights: bool) -> nn.Module:
     """Create an open_clip model by name; with `load_weights`, load the tag's or file's weights.
 
+    A tag is loaded from its cached file (the schema checked it is cached) with the tag's
+    preprocessing and QuickGELU settings, so open_clip never reaches the network.
     `cfg.model_config_path` (key `model_config`, optional) is a local JSON model config (or a
-    folder of them) that is registered with `open_clip.add_model_config` first, so custom
+    folder of them) registered with `open_clip.add_model_config` first, so custom
     architectures work offline.
     """
     if cfg.model_config_path:
         path = Path(cfg.model_config_path)
-        if not path.exists():
-            raise FileNotFoundError(f"filtering.clip.pretrained.model_config not found: {path}")
-        if path.is_file() and path.stem in open_clip.list_models():
-            pass  # already registered
-        else:
+        if not (path.is_file() and path.stem in open_clip.list_models()):
             open_clip.add_model_config(path)
-    pretrained = cfg.pretrained if load_weights else None
-    return open_clip.create_model(
-        cfg.model_name, pretrained=pretrained, cache_dir=cfg.cache_dir,
-        pretrained_text=False, device="cpu",
-    )
+    options: dict[str, Any] = {}
+    weights = cfg.pretrained if load_weights else None
+    if weights is not None and not Path(weights).expanduser().is_file():
+        tag = tag_config(cfg.model_name, weights)
+        weights = str(cached_tag_weights(cfg.model_name, weights, cfg.cache_dir))
+        options = {"force_quick_gelu": bool(tag.get("quick_gelu", False)),
+                   "force_preprocess_cfg": {k: tag[k] for k in PREPROCESS_KEYS if k in tag}}
+    return open_clip.create_model(cfg.model_name, pretrained=weights, cache_dir=cfg.cache_dir,
+                                  pretrained_text=False, device="cpu", **options)
 
 
 def build_clip(cfg: Clip, image_shape: Sequence[int], *, load_weights: bool = False

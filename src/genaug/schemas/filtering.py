@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -13,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from genaug.common.openclip_weights import cached_tag_weights, tag_config
 from genaug.common.validation import ParameterError
 from genaug.schemas.base import Schema
 
@@ -81,7 +83,7 @@ class ClosedSetClip(Schema):
 
 
 class PretrainedClip(Schema):
-    """open_clip weights by model name and tag (cached or online) or a local file."""
+    """open_clip weights by model name and a tag already in the local cache, or a local file."""
 
     # `model_config` is pydantic's own attribute, so the field takes the key as its alias.
     model_config = ConfigDict(serialize_by_alias=True)
@@ -91,6 +93,23 @@ class PretrainedClip(Schema):
     # An open_clip JSON model config (file or folder) registered before the model is built.
     model_config_path: str | None = Field(None, alias="model_config")
     cache_dir: str | None = None
+
+    def check_files_here(self) -> None:
+        """The model config and the weights are on this machine now (nothing is downloaded)."""
+        if self.model_config_path and not Path(self.model_config_path).expanduser().exists():
+            raise ParameterError("model_config", "an existing open_clip JSON model config file "
+                                 "or folder", self.model_config_path)
+        if Path(self.pretrained).expanduser().is_file():
+            return
+        if not tag_config(self.model_name, self.pretrained):
+            raise ParameterError("pretrained", f"a local checkpoint file, or an open_clip tag of "
+                                 f"{self.model_name} (open_clip.list_pretrained_tags_by_model)",
+                                 self.pretrained)
+        if cached_tag_weights(self.model_name, self.pretrained, self.cache_dir) is None:
+            raise ParameterError("pretrained", f"a tag whose weights are already in the local "
+                                 f"cache (cache_dir {self.cache_dir or 'default'}); nothing is "
+                                 "downloaded: copy the checkpoint here and give its path",
+                                 self.pretrained)
 
 
 class Clip(Schema):
@@ -107,6 +126,12 @@ class Clip(Schema):
         """The block of the chosen kind must be there."""
         if getattr(self, self.kind) is None:
             raise ParameterError(self.kind, "a value (the parameter is missing)", None)
+        if self.kind == "pretrained":
+            try:
+                self.pretrained.check_files_here()
+            except ParameterError as exc:
+                raise ParameterError(f"pretrained.{exc.parameter}", exc.expected,
+                                     exc.got) from None
         return self
 
 

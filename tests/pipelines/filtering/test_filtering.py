@@ -102,9 +102,12 @@ def test_defaults_of_optional_keys(params) -> None:
         assert parse(FilterParams, block, "filter").grid.images_per_class == 4
 
 
-def test_only_the_chosen_clip_kind_is_required(params) -> None:
+def test_only_the_chosen_clip_kind_is_required(params, tmp_path) -> None:
     """kind: pretrained needs no closed_set block, and closed_set needs no pretrained block."""
-    pretrained = deep_merge(params["filtering"], {"clip": {"kind": "pretrained"}})
+    checkpoint = tmp_path / "clip.safetensors"
+    checkpoint.write_bytes(b"")
+    pretrained = deep_merge(params["filtering"], {"clip": {
+        "kind": "pretrained", "pretrained": {"pretrained": str(checkpoint)}}})
     del pretrained["clip"]["closed_set"]
     parse(FilteringParams, pretrained, "filtering").check_image_shape((1, 27, 27))
     del pretrained["clip"]["pretrained"]
@@ -114,6 +117,30 @@ def test_only_the_chosen_clip_kind_is_required(params) -> None:
     del closed["clip"]["closed_set"]
     with pytest.raises(ParameterError, match=r"'filtering\.clip\.closed_set'.*missing"):
         parse(FilteringParams, closed, "filtering")
+
+
+def _fake_hf_cache(root, repo: str, filename: str) -> None:
+    """A Hugging Face hub cache holding one file of `repo` (the layout huggingface_hub reads)."""
+    folder = root / f"models--{repo.replace('/', '--')}"
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text("abc123")
+    (folder / "snapshots" / "abc123").mkdir(parents=True)
+    (folder / "snapshots" / "abc123" / filename).write_bytes(b"weights")
+
+
+def test_a_pretrained_clip_tag_must_be_cached_here(params, tmp_path) -> None:
+    """A tag is accepted only when its weights are in the cache: nothing is downloaded."""
+    tag = {"model_name": "ViT-B-32", "pretrained": "laion2b_s34b_b79k",
+           "cache_dir": str(tmp_path)}
+    block = deep_merge(params["filtering"], {"clip": {"kind": "pretrained", "pretrained": tag}})
+    with pytest.raises(ParameterError, match=r"filtering\.clip\.pretrained\.pretrained.*cache"):
+        parse(FilteringParams, block, "filtering")
+    _fake_hf_cache(tmp_path, "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "open_clip_model.safetensors")
+    parsed = parse(FilteringParams, block, "filtering")
+    assert parsed.clip.pretrained.pretrained == tag["pretrained"]
+    unknown = deep_merge(block, {"clip": {"pretrained": {"pretrained": "no_such_tag"}}})
+    with pytest.raises(ParameterError, match=r"filtering\.clip\.pretrained\.pretrained.*tag of"):
+        parse(FilteringParams, unknown, "filtering")
 
 
 def test_pretrained_model_config_key_round_trips(params) -> None:
