@@ -5,16 +5,22 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import re
 import struct
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
+from kedro.io import DataCatalog
 from kedro.io.core import DatasetError
 
 from genaug.cli import input_error
 from genaug.datasets import CIFARDataset
+
+from ..conftest import REPO
 
 PER_BATCH = 4
 CIFAR10_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
@@ -254,3 +260,15 @@ def test_cli_prints_a_cifar_error_as_one_message_and_hint(cifar10: tuple[Path, d
     assert message.startswith("Raw file '") and "batches.meta" in message
     assert "raw_train" in hint
 
+
+def test_the_documented_catalog_entries_build(cifar10: tuple[Path, dict]) -> None:
+    docs = (REPO / "docs" / "configuration.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", docs, re.DOTALL)
+    (block,) = [b for b in blocks if "genaug.datasets.CIFARDataset" in b]
+    config = yaml.safe_load(textwrap.dedent(block))
+    root, sums = cifar10
+    for entry in config.values():
+        entry.update(root=str(root), checksums=sums)
+    catalog = DataCatalog.from_config(config)
+    assert catalog["raw_test"].load()["images"].shape == (PER_BATCH, 3, 32, 32)
+    assert catalog["raw_train"].exists()
