@@ -31,8 +31,8 @@ from genaug.reruns import FingerprintStore, make_plan, output_records
 
 TRACEBACK_LOG = Path("logs") / "last_error.log"
 # The project's datasets that read raw data: their errors name the file and what is wrong.
-RAW_DATASET_MODULES = ("genaug.datasets.idx", "genaug.datasets.image_folder",
-                       "genaug.datasets.torchvision_images")
+RAW_DATASET_MODULES = ("genaug.datasets.cifar", "genaug.datasets.idx",
+                       "genaug.datasets.image_folder", "genaug.datasets.torchvision_images")
 # How KedroSession.run words a pipeline name that is not registered (a typo in --pipeline).
 UNKNOWN_PIPELINE = "Failed to find the pipeline named"
 HINTS = {

@@ -1,4 +1,5 @@
-"""TorchvisionImageDataset: `exists()` tells whether torchvision's files are there to load."""
+"""TorchvisionImageDataset: `exists()` tells whether torchvision's files are there to load;
+CIFAR is refused (torchvision unpickles it)."""
 
 from __future__ import annotations
 
@@ -50,12 +51,8 @@ def test_exists_exactly_when_torchvision_can_load(tmp_path: Path) -> None:
     assert data["images"].shape == (4, 1, 28, 28) and data["labels"].tolist() == [0, 1, 2, 3]
 
 
-def test_cifar_needs_every_batch_and_the_meta_file(tmp_path: Path) -> None:
-    folder = tmp_path / "cifar-10-batches-py"
-    folder.mkdir()
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
-    dataset = TorchvisionImageDataset(name="CIFAR10", root=str(tmp_path))
-    for name in names:
-        assert not dataset.exists()
-        (folder / name).write_bytes(b"")
-    assert dataset.exists()
+@pytest.mark.parametrize("name", ["CIFAR10", "CIFAR100"])
+def test_cifar_is_refused_and_points_to_cifar_dataset(name: str) -> None:
+    # torchvision pickle.loads CIFAR's batches; CIFARDataset reads them without running code.
+    with pytest.raises(DatasetError, match=f"Use genaug.datasets.CIFARDataset \\(name: {name}"):
+        TorchvisionImageDataset(name=name, root="data/01_raw/torchvision")

@@ -1,4 +1,4 @@
-"""Read-only Kedro dataset for torchvision's image datasets (e.g. CIFAR-10, needs a download)."""
+"""Read-only Kedro dataset for torchvision's MNIST family (`download: true` fetches it)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import numpy as np
 import torch
 from kedro.io.core import AbstractDataset, DatasetError
 
-_SUPPORTED = ("CIFAR10", "CIFAR100", "MNIST", "FashionMNIST", "KMNIST")
+_SUPPORTED = ("MNIST", "FashionMNIST", "KMNIST")
+# torchvision reads CIFAR's batches with pickle.load, which runs whatever a crafted file names;
+# genaug.datasets.CIFARDataset reads the same folder without that risk.
+_REFUSED = ("CIFAR10", "CIFAR100")
 
 
 class TorchvisionImageDataset(AbstractDataset[None, dict[str, Any]]):
@@ -18,7 +21,7 @@ class TorchvisionImageDataset(AbstractDataset[None, dict[str, Any]]):
     ```yaml
     raw_train:
       type: genaug.datasets.TorchvisionImageDataset
-      name: CIFAR10
+      name: KMNIST
       root: data/01_raw/torchvision
       train: true
       download: true
@@ -28,6 +31,12 @@ class TorchvisionImageDataset(AbstractDataset[None, dict[str, Any]]):
     def __init__(self, *, name: str, root: str, train: bool = True, download: bool = False,
                  metadata: dict[str, Any] | None = None) -> None:
         """Choose the torchvision dataset class, its root folder and split."""
+        if name in _REFUSED:
+            raise DatasetError(
+                f"TorchvisionImageDataset does not read {name}: torchvision unpickles its "
+                f"batches, which can run code. Use genaug.datasets.CIFARDataset (name: {name}, "
+                "root: the folder holding the unpacked python archive, split: train|test)."
+            )
         if name not in _SUPPORTED:
             raise DatasetError(
                 f"TorchvisionImageDataset name must be one of {_SUPPORTED}, got {name!r}."
@@ -73,10 +82,6 @@ class TorchvisionImageDataset(AbstractDataset[None, dict[str, Any]]):
         import torchvision
 
         cls = getattr(torchvision.datasets, self._name)
-        if hasattr(cls, "base_folder"):  # CIFAR: pickled batches and a meta file in one folder
-            folder = Path(self._root) / cls.base_folder
-            names = [name for name, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
-            return [folder / name for name in names]
         # MNIST family: <root>/<Name>/raw/ holds the four IDX files, unzipped.
         raw = Path(self._root) / self._name / "raw"
         return [raw / Path(name).stem for name, _ in cls.resources]
