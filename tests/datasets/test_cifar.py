@@ -6,7 +6,6 @@ import hashlib
 import os
 import pickle
 import re
-import struct
 import textwrap
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from kedro.io.core import DatasetError
 from genaug.cli import input_error
 from genaug.datasets import CIFARDataset
 
+from ..cifar_format import py2_pickle
 from ..conftest import REPO
 
 PER_BATCH = 4
@@ -27,38 +27,6 @@ CIFAR10_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 CIFAR10_NAMES = [b"cat", b"dog", b"ship"]
 FINE_NAMES, COARSE_NAMES = [b"apple", b"bee", b"oak", b"rose"], [b"fruit", b"insect"]
 MARKED = ("data_batch_2", 1, (1, 5, 7))  # file, image, (channel, y, x) of the one pixel at 255
-
-
-def _opcodes(obj: object) -> bytes:
-    """Protocol-2 opcodes for `obj` as Python 2 wrote them: str (here bytes) as BINSTRING."""
-    if obj is None:
-        return pickle.NONE
-    if isinstance(obj, bytes):
-        size = bytes([len(obj)]) if len(obj) < 256 else struct.pack("<i", len(obj))
-        return (pickle.SHORT_BINSTRING if len(obj) < 256 else pickle.BINSTRING) + size + obj
-    if isinstance(obj, int):
-        return pickle.BININT + struct.pack("<i", obj)
-    if isinstance(obj, tuple):
-        return pickle.MARK + b"".join(map(_opcodes, obj)) + pickle.TUPLE
-    if isinstance(obj, list):
-        return pickle.EMPTY_LIST + pickle.MARK + b"".join(map(_opcodes, obj)) + pickle.APPENDS
-    if isinstance(obj, dict):
-        items = b"".join(_opcodes(k) + _opcodes(v) for k, v in obj.items())
-        return pickle.EMPTY_DICT + pickle.MARK + items + pickle.SETITEMS
-    assert isinstance(obj, np.ndarray) and obj.dtype == np.uint8
-    # numpy 1's ndarray.__reduce__: _reconstruct(ndarray, (0,), 'b'), then __setstate__ with
-    # (version, shape, dtype, fortran, raw bytes); the dtype likewise dtype('u1', 0, 1) + state.
-    dtype = (pickle.GLOBAL + b"numpy\ndtype\n" + _opcodes((b"u1", 0, 1)) + pickle.REDUCE
-             + _opcodes((3, b"|", None, None, None, -1, -1, 0)) + pickle.BUILD)
-    return (pickle.GLOBAL + b"numpy.core.multiarray\n_reconstruct\n"
-            + pickle.GLOBAL + b"numpy\nndarray\n" + _opcodes((0,)) + _opcodes(b"b")
-            + pickle.TUPLE3 + pickle.REDUCE + pickle.MARK + _opcodes(1) + _opcodes(obj.shape)
-            + dtype + pickle.NEWFALSE + _opcodes(obj.tobytes()) + pickle.TUPLE + pickle.BUILD)
-
-
-def _py2_pickle(obj: object) -> bytes:
-    """`obj` pickled the way CIFAR's files were (Python 2 cPickle, protocol 2, numpy 1)."""
-    return pickle.PROTO + b"\x02" + _opcodes(obj) + pickle.STOP
 
 
 def _pixels(seed: int) -> np.ndarray:
@@ -70,7 +38,7 @@ def _write(folder: Path, files: dict[str, dict[bytes, object]]) -> dict[str, str
     """Write each file as a Python 2 pickle; return their SHA-256 sums."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
-        (folder / name).write_bytes(_py2_pickle(content))
+        (folder / name).write_bytes(py2_pickle(content))
     return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in files}
 
 

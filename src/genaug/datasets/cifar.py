@@ -105,8 +105,8 @@ class CIFARDataset(AbstractDataset[None, dict[str, Any]]):
         """The files this split reads: its batches, then the meta file."""
         return [*self._layout.splits[self._split], self._layout.meta]
 
-    def load(self) -> dict[str, Any]:
-        """Verify and read the split's batches and the class names into a bundle."""
+    def _check_present(self) -> None:
+        """Fail naming every file of the split that is not in the folder."""
         missing = [f"'{self._folder / f}'" for f in self._files()
                    if not (self._folder / f).is_file()]
         if missing:
@@ -115,6 +115,15 @@ class CIFARDataset(AbstractDataset[None, dict[str, Any]]):
                 f"unpack the official {self._name} python archive so that '{self._root}' holds "
                 f"{self._layout.folder}/."
             )
+
+    def image_shape(self) -> tuple[int, int, int]:
+        """The (C, H, W) of every CIFAR image, once the files are there (a check before a run)."""
+        self._check_present()
+        return 3, 32, 32
+
+    def load(self) -> dict[str, Any]:
+        """Verify and read the split's batches and the class names into a bundle."""
+        self._check_present()
         batch_key, names_key = self._layout.labels[self._label]
         class_names = _class_names(self._read(self._layout.meta), names_key,
                                    self._folder / self._layout.meta)
