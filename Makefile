@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_clip.py
 	$(PY) benchmarks/bench_scaling.py
 	$(PY) benchmarks/bench_seed_batching.py
+	$(PY) benchmarks/bench_pretrained_memory.py
 	$(PY) benchmarks/bench_pipeline.py --pipeline __default__ --env base --add-seeds 5
 	$(PY) benchmarks/bench_reruns.py --env base
 	$(PY) benchmarks/bench_dask.py --configs test,mid

@@ -87,3 +87,33 @@ def make_bundle() -> Callable[..., dict[str, torch.Tensor]]:
         return {"images": images, "labels": labels}
 
     return _make
+
+
+@pytest.fixture
+def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """An empty Hugging Face hub cache in tmp_path; the returned function caches a snapshot.
+
+    HF_HUB_CACHE is set for subprocesses; huggingface_hub read it at import, so its constant
+    is patched too. `cache(repo_id, source)` lays out models--org--name/snapshots/<rev> (a copy
+    of the `source` folder, or a bare model_index.json) with refs/main naming <rev>.
+    """
+    import huggingface_hub.constants
+
+    root = tmp_path / "hf_hub_cache"
+    root.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(root))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(root))
+
+    def _cache(repo_id: str, source: Path | None = None, revision: str = "0" * 40) -> Path:
+        repo = root / f"models--{repo_id.replace('/', '--')}"
+        snapshot = repo / "snapshots" / revision
+        if source is None:
+            snapshot.mkdir(parents=True)
+            (snapshot / "model_index.json").write_text("{}")
+        else:
+            shutil.copytree(source, snapshot)
+        (repo / "refs").mkdir()
+        (repo / "refs" / "main").write_text(revision)
+        return snapshot
+
+    return _cache

@@ -32,6 +32,10 @@ CASES: list[tuple[dict[str, Any], str]] = [
     ({"synthesis": {"pool": {"multiple_of_real": 0}}}, "synthesis.pool.multiple_of_real"),
     ({"synthesis": {"pool": {"per_class": 2.5}}}, "synthesis.pool.per_class"),
     ({"synthesis": {"train": {"lr": "fast"}}}, "synthesis.train.lr"),
+    # neither a pipeline folder nor a hub id in the local cache (nothing is downloaded)
+    ({"synthesis": {"generator": {"kind": "pretrained"},
+                    "pretrained": {"path": "genaug-tests/not-cached"}}},
+     "synthesis.pretrained.path"),
     # filtering (shared CLIP) and the per-arm filter
     ({"filtering": {"clip": {"kind": "open"}}}, "filtering.clip.kind"),
     ({"filtering": {"clip": {"caption_template": "a photo"}}}, "filtering.clip.caption_template"),

@@ -15,10 +15,11 @@ class count, image shape, padding, the `prediction` objective; a generator store
 that key existed is epsilon) as a uint8 tensor under ``meta.config``, so it is rebuilt
 from the file alone with ``UNet2DModel.from_config`` + ``load_state_dict`` (no pickle).
 
-Open set: any local diffusers text-to-image pipeline (``DiffusionPipeline.from_pretrained(path,
-local_files_only=True)``) prompted per class; outputs are converted to the dataset's channels
-and size. Its catalog entry is a light reference (path + hashes of the pipeline's config files),
-not a copy of the weights.
+Open set: a diffusers text-to-image pipeline on this machine, a folder or a hub id already in
+the local hub cache (``DiffusionPipeline.from_pretrained(folder, local_files_only=True)``),
+prompted per class (``diffusion_pretrained``); outputs are converted to the dataset's channels
+and size. Its catalog entry is a light reference (folder, hashes of the pipeline's config
+files, resolved dtype), not a copy of the weights.
 
 This module holds the building blocks; ``diffusion_training`` (make the generator) and
 ``diffusion_sampling`` (make the pool, shard by shard) are the procedures the nodes call.

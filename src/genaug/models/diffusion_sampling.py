@@ -14,13 +14,13 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from genaug.common.bundles import Bundle, to_uint8
+from genaug.common.hub import local_pipeline_folder
 from genaug.common.precision import resolve_precision
 from genaug.common.seeding import derive_seed
 from genaug.common.threads import torch_threads
@@ -31,9 +31,6 @@ from genaug.schemas.synthesis import PoolParams, SynthesisParams
 
 logger = logging.getLogger(__name__)
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
 def pool_per_class(pool: PoolParams, num_real: int, num_classes: int) -> int:
     """Images per class in the pool: pool.per_class, or multiple_of_real × real per class."""
     if pool.per_class is not None:
@@ -42,12 +39,13 @@ def pool_per_class(pool: PoolParams, num_real: int, num_classes: int) -> int:
 
 
 def pretrained_settings(params: SynthesisParams) -> dict[str, Any] | None:
-    """The pretrained pipeline's effective settings (path resolved, guidance filled in)."""
+    """The pretrained pipeline's effective settings (folder found, guidance filled in)."""
     if params.generator.kind != "pretrained":
         return None
     pr = params.pretrained
-    return {"path": str(Path(pr.path).resolve()), "prompt_template": pr.prompt_template,
+    return {"path": str(local_pipeline_folder(pr.path)), "prompt_template": pr.prompt_template,
             "negative_prompt": pr.negative_prompt, "resolution": pr.resolution,
+            "batch_size": pr.batch_size,
             "guidance_scale": (params.sampling.guidance_scale if pr.guidance_scale is None
                                else pr.guidance_scale),
             "dtype": pr.dtype}
@@ -57,8 +55,11 @@ def pool_fingerprint(generator: Mapping[str, torch.Tensor], params: SynthesisPar
                      class_names: list[str], image_shape: tuple[int, ...],
                      per_class: int) -> str:
     """Identity of a pool generation: generator digest + sampling/pool params + seed."""
+    # A pretrained pipeline's batch is pretrained.batch_size (in pretrained_settings).
+    unused = {"batch_size"} if params.generator.kind == "pretrained" else None
     spec = {"generator": D.state_digest(generator), "kind": params.generator.kind,
-            "sampling": params.sampling.model_dump(), "pretrained": pretrained_settings(params),
+            "sampling": params.sampling.model_dump(exclude=unused),
+            "pretrained": pretrained_settings(params),
             "per_class": per_class, "shard_size": params.pool.shard_size, "seed": seed,
             "class_names": class_names, "image_shape": list(image_shape)}
     raw = json.dumps(spec, sort_keys=True).encode()
@@ -156,33 +157,14 @@ class PoolSampler:
         return torch.cat(out).cpu()  # one device-to-host copy per shard
 
     def _pretrained(self, labels: torch.Tensor, shard_seed: int) -> torch.Tensor:
-        """Prompt the pretrained pipeline per class and convert to the dataset's images."""
-        pr, s = self.pretrained, self.params.sampling
+        """Prompt the pretrained pipeline (the folder and dtype its reference recorded)."""
         if self.model is None:
-            logger.info("loading pretrained pipeline from %s", pr["path"])
-            self.model = P.load_pretrained_pipeline(pr["path"], s.scheduler, self.device,
-                                                    DTYPES[pr["dtype"]])
-        pipe = self.model
-        c, h, w = self.image_shape
-        extra: dict[str, Any] = {}
-        if pr["resolution"] is not None:
-            extra["height"] = extra["width"] = pr["resolution"]
-        out = []
-        bar = tqdm(total=labels.numel(), desc="sample pool shard", unit="img", leave=False,
-                   mininterval=2.0)
-        for lo in range(0, labels.numel(), s.batch_size):
-            batch = labels[lo:lo + s.batch_size].tolist()
-            prompts = [pr["prompt_template"].format(**{"class": self.class_names[y]})
-                       for y in batch]
-            if pr["negative_prompt"]:
-                extra["negative_prompt"] = [pr["negative_prompt"]] * len(batch)
-            # One generator per image (seeded by shard seed and position): batch-size independent.
-            gens = [torch.Generator().manual_seed(derive_seed(shard_seed, lo + j))
-                    for j in range(len(batch))]
-            result = pipe(prompt=prompts, num_inference_steps=s.steps,
-                          guidance_scale=pr["guidance_scale"], generator=gens,
-                          output_type="pt", **extra)
-            out.append(P.to_dataset_images(result.images, c, h, w))
-            bar.update(len(batch))
-        bar.close()
-        return torch.cat(out)
+            meta = D.decode_meta(self.generator)
+            # A reference stored before the dtype was recorded: resolve it here.
+            dtype = meta.get("dtype") or P.resolve_pretrained_dtype(self.pretrained["dtype"],
+                                                                    self.device)
+            settings = {**self.pretrained, "path": meta["path"], "dtype": dtype}
+            self.model = P.PretrainedSampler(settings, self.params.sampling.scheduler,
+                                             self.params.sampling.steps, self.device,
+                                             self.class_names, self.image_shape)
+        return self.model.sample(labels, shard_seed)

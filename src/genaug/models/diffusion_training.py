@@ -7,30 +7,36 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 import torch
 
 from genaug.common.bundles import class_counts, to_float
+from genaug.common.hub import ACCEPTED_SOURCES, local_pipeline_folder
 from genaug.common.precision import resolve_precision
 from genaug.common.seeding import derive_seed
 from genaug.common.threads import torch_threads
+from genaug.common.validation import ParameterError
 from genaug.models import diffusion as D
 from genaug.models import diffusion_pretrained as P
 from genaug.models.diffusion_objectives import build_objective
-from genaug.schemas.synthesis import SynthesisParams
+from genaug.schemas.synthesis import PretrainedParams, SynthesisParams
 
 logger = logging.getLogger(__name__)
 
 
-def pretrained_reference(path: str, class_names: list[str],
-                         image_shape: tuple[int, int, int]) -> dict[str, torch.Tensor]:
-    """A light stand-in for a local diffusers pipeline: resolved path + hash of its configs."""
-    resolved = str(Path(path).resolve())
-    ref = {"kind": "pretrained", "path": resolved,
-           "config_digest": P.pretrained_digest(resolved), "class_names": class_names,
-           "image_shape": list(image_shape)}
-    logger.info("pretrained generator: referencing %s (no training)", resolved)
+def pretrained_reference(pretrained: PretrainedParams, class_names: list[str],
+                         image_shape: tuple[int, int, int],
+                         device: torch.device) -> dict[str, torch.Tensor]:
+    """A light stand-in for a pretrained pipeline: its folder, config hash and resolved dtype."""
+    folder = local_pipeline_folder(pretrained.path)
+    if folder is None:  # validated before the run; the cache may have changed since
+        raise ParameterError("synthesis.pretrained.path", ACCEPTED_SOURCES, pretrained.path)
+    ref = {"kind": "pretrained", "source": pretrained.path, "path": str(folder),
+           "config_digest": P.pretrained_digest(folder),
+           "dtype": P.resolve_pretrained_dtype(pretrained.dtype, device),
+           "class_names": class_names, "image_shape": list(image_shape)}
+    logger.info("pretrained generator: referencing %s (%s, no training), %s on %s",
+                pretrained.path, folder, ref["dtype"], device)
     return {D.META_KEY: D.encode_json(ref)}
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
+from genaug.common.hub import ACCEPTED_SOURCES, local_pipeline_folder
 from genaug.common.validation import ParameterError
 from genaug.schemas.base import Schema
 
@@ -16,15 +16,15 @@ SchedulerName = Literal["dpmsolver++", "ddim", "ddpm", "edm_euler", "edm_dpmsolv
 # Closed-set training objectives (`genaug.models.diffusion_objectives`).
 Prediction = Literal["epsilon", "v_prediction", "edm"]
 EDM_SCHEDULERS = ("edm_euler", "edm_dpmsolver++")
-# Torch dtypes a pretrained pipeline may be loaded in.
-PretrainedDtype = Literal["float32", "float16", "bfloat16"]
+# Torch dtypes a pretrained pipeline may be loaded in; auto = float16 on CUDA, else float32.
+PretrainedDtype = Literal["auto", "float32", "float16", "bfloat16"]
 
 
 class GeneratorParams(Schema):
     """Which generator makes the pool."""
 
-    # closed_set: class-conditional UNet trained here on real_train; pretrained: a local
-    # diffusers text-to-image pipeline (the `pretrained` block).
+    # closed_set: class-conditional UNet trained here on real_train; pretrained: a diffusers
+    # text-to-image pipeline on this machine (the `pretrained` block).
     kind: Literal["closed_set", "pretrained"]
 
 
@@ -118,9 +118,10 @@ class SamplingParams(Schema):
     steps: PositiveInt
     # 1.0 = no guidance; > 1 doubles the batch for classifier-free guidance.
     guidance_scale: Annotated[float, Field(ge=0.0)]
-    # Left counted as affecting results: the noise is drawn per shard (closed set) or per
-    # image (pretrained) whatever the batch size, but the network's float results are not
-    # guaranteed bit-identical across batch shapes, and the pool fingerprint includes it.
+    # Images per closed-set UNet call (a pretrained pipeline takes pretrained.batch_size
+    # prompts per call). Left counted as affecting results: the noise is drawn per shard
+    # whatever the batch size, but the network's float results are not guaranteed
+    # bit-identical across batch shapes, and the pool fingerprint includes it.
     batch_size: PositiveInt
 
 
@@ -150,18 +151,24 @@ class GridParams(Schema):
 
 
 class PretrainedParams(Schema):
-    """An open-set diffusers pipeline loaded from a local folder."""
+    """An open-set diffusers text-to-image pipeline already on this machine."""
 
-    # A folder with model_index.json; required when generator.kind is pretrained.
+    # ACCEPTED_SOURCES (genaug.common.hub): a local pipeline folder with model_index.json, or a
+    # hub id cached locally; required when generator.kind is pretrained.
     path: str | None = None
     # Prompt per class, e.g. "a photo of a {class}"; required when generator.kind is pretrained.
     prompt_template: str | None = None
     negative_prompt: str | None = None
-    # Square generation size; null = the pipeline's default. Outputs are resized to H×W.
-    resolution: Annotated[int, Field(ge=8)] | None = None
+    # Square generation size, a multiple of 8 (SD's VAE works on 8×8 pixel blocks); null = the
+    # pipeline's default (512 SD 1.x, 768 SD 2.x, 1024 SDXL). Outputs are resized to H×W.
+    resolution: Annotated[int, Field(ge=8, multiple_of=8)] | None = 512
+    # Prompts per pipeline call (the UNet sees twice as many rows with guidance); the peak
+    # memory estimate logged before sampling grows with it (docs/gpu.md).
+    batch_size: PositiveInt = 16
     # null = sampling.guidance_scale.
     guidance_scale: Annotated[float, Field(ge=0.0)] | None = None
-    dtype: PretrainedDtype = "float32"
+    # auto = float16 on CUDA, float32 elsewhere; resolved when the generator is referenced.
+    dtype: PretrainedDtype = "auto"
 
     @field_validator("prompt_template")
     @classmethod
@@ -222,10 +229,8 @@ class SynthesisParams(Schema):
                                  "pretrained pipeline (EDM samplers are for an edm closed-set "
                                  "generator)", self.sampling.scheduler)
         path = self.pretrained.path
-        if path is None or not (Path(path) / "model_index.json").is_file():
-            raise ParameterError("pretrained.path",
-                                 "a local diffusers pipeline folder (with model_index.json)",
-                                 path)
+        if path is None or local_pipeline_folder(path) is None:
+            raise ParameterError("pretrained.path", ACCEPTED_SOURCES, path)
         if self.pretrained.prompt_template is None:
             raise ParameterError("pretrained.prompt_template", "a string containing '{class}'",
                                  None)

@@ -14,6 +14,7 @@ from genaug.common.validation import ParameterError
 from genaug.datasets.sharded_bundle import LazyShards, ShardedBundleDataset
 from genaug.models import diffusion as D
 from genaug.models import diffusion_pretrained as P
+from genaug.models.diffusion_sampling import pool_fingerprint
 from genaug.pipelines.synthesis import nodes as N
 from genaug.schemas.base import parse
 from genaug.schemas.synthesis import SynthesisParams
@@ -30,8 +31,8 @@ PARAMS = {
               "num_train_timesteps": 100, "beta_schedule": "squaredcos_cap_v2",
               "log_every": 2},
     "pretrained": {"path": None, "prompt_template": "a photo of a {class}",
-                   "negative_prompt": None, "resolution": None, "guidance_scale": None,
-                   "dtype": "float32"},
+                   "negative_prompt": None, "resolution": None, "batch_size": 3,
+                   "guidance_scale": None, "dtype": "auto"},
     "sampling": {"scheduler": "dpmsolver++", "steps": 2, "guidance_scale": 2.0,
                  "batch_size": 5},
     "pool": {"per_class": None, "multiple_of_real": 1, "shard_size": 7},
@@ -209,25 +210,52 @@ class _FakeTextToImage:
 
     def __init__(self) -> None:
         self.prompts: list[str] = []
+        self.calls: list[dict] = []  # each call's prompt count and keyword arguments
+        self.components = {"denoiser": torch.nn.Linear(2, 2)}
 
     def __call__(self, prompt, num_inference_steps, guidance_scale, generator, output_type,
                  **kwargs):
         self.prompts.extend(prompt)
+        self.calls.append({"prompts": len(prompt), **kwargs})
         images = torch.stack([torch.rand(3, 48, 48, generator=g) for g in generator])
         return type("Out", (), {"images": images})()
 
 
 def test_pretrained_path_with_stub_pipeline(tmp_path, real_train, monkeypatch):
-    """Pretrained mode prompts per class and converts outputs to the dataset's shape."""
+    """Pretrained mode prompts per class in batches of pretrained.batch_size (not
+    sampling.batch_size), at pretrained.resolution, and converts to the dataset's shape."""
     (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "Fake"}))
     fake = _FakeTextToImage()
-    monkeypatch.setattr(P, "load_pretrained_pipeline", lambda *a, **k: fake)
+    loads = []
+    monkeypatch.setattr(P, "load_pretrained_pipeline",
+                        lambda *a, **k: loads.append(a) or fake)
     params = _params(**{"generator.kind": "pretrained", "pretrained.path": str(tmp_path),
-                        "pool.per_class": 2})
+                        "pool.per_class": 2, "pretrained.resolution": 64})
     ref = N.train_generator(real_train, NAMES, params, 7, "cpu")
-    assert D.decode_meta(ref)["kind"] == "pretrained"
+    meta = D.decode_meta(ref)
+    assert (meta["kind"], meta["dtype"], meta["source"]) == ("pretrained", "float32",
+                                                             str(tmp_path))
     ds = _dataset(tmp_path / "out")
     _save_all(ds, N.generate_synthetic_pool(ref, real_train, NAMES, params, 7, "cpu"))
     pool = ds.load()
     assert pool["images"].shape == (8, 1, 28, 28) and pool["images"].dtype == torch.uint8
     assert fake.prompts[:4] == [f"a photo of a {c}" for c in NAMES]
+    # Shards of 7 and 1 images (pool.shard_size 7), 3 prompts per call: 3 + 3 + 1, then 1.
+    assert [call["prompts"] for call in fake.calls] == [3, 3, 1, 1]
+    assert {(call["height"], call["width"]) for call in fake.calls} == {(64, 64)}
+    assert len(loads) == 1 and loads[0][3] == torch.float32  # auto on CPU
+
+
+def test_pool_identity_follows_the_batch_each_kind_uses(tmp_path, generator):
+    """A pretrained pool's identity follows pretrained.batch_size, not sampling.batch_size;
+    the closed set's follows sampling.batch_size as before."""
+    (tmp_path / "model_index.json").write_text("{}")
+
+    def fingerprint(**changes) -> str:
+        return pool_fingerprint(generator, _params(**changes), 7, NAMES, (1, 28, 28), 2)
+
+    pretrained = {"generator.kind": "pretrained", "pretrained.path": str(tmp_path)}
+    assert fingerprint(**pretrained) == fingerprint(**pretrained, **{"sampling.batch_size": 9})
+    assert fingerprint(**pretrained) != fingerprint(**pretrained, **{"pretrained.batch_size": 9})
+    assert fingerprint() != fingerprint(**{"sampling.batch_size": 9})
+    assert fingerprint() == fingerprint(**{"pretrained.batch_size": 9})

@@ -11,7 +11,7 @@ import yaml
 
 from genaug.common.validation import ParameterError
 from genaug.models import diffusion as D
-from genaug.models.diffusion_sampling import DTYPES
+from genaug.models.diffusion_pretrained import DTYPES
 from genaug.schemas.base import deep_merge, parse
 from genaug.schemas.synthesis import PretrainedDtype, SchedulerName, SynthesisParams
 
@@ -56,13 +56,15 @@ def test_optional_keys_get_todays_defaults():
                    "model.attention": ..., "train.hflip": ..., "train.log_every": ...,
                    "pretrained.negative_prompt": ..., "pretrained.resolution": ...,
                    "pretrained.guidance_scale": ..., "pretrained.dtype": ...,
-                   "pool.per_class": ...})
+                   "pretrained.batch_size": ..., "pool.per_class": ...})
     params = parse(SynthesisParams, raw, "synthesis")
     assert params.num_threads is None and params.model.sample_size is None
     assert params.model.attention is False and params.train.hflip is False
     assert params.train.log_every == 100
     assert (params.grid.per_class, params.grid.real_per_class) == (8, 2)
-    assert params.pretrained.dtype == "float32" and params.pretrained.guidance_scale is None
+    pr = params.pretrained
+    assert (pr.dtype, pr.batch_size, pr.resolution) == ("auto", 16, 512)
+    assert pr.guidance_scale is None
     assert params.pool.per_class is None
     assert parse(SynthesisParams, _with(grid=None), "synthesis").grid.per_class == 8
 
@@ -70,7 +72,7 @@ def test_optional_keys_get_todays_defaults():
 def test_choices_match_the_engines():
     """The schema's scheduler and dtype choices are exactly what the engines can build."""
     assert set(get_args(SchedulerName)) == set(D.SCHEDULERS)
-    assert set(get_args(PretrainedDtype)) == set(DTYPES)
+    assert set(get_args(PretrainedDtype)) == {"auto", *DTYPES}
 
 
 def test_only_log_interval_is_marked_as_not_affecting_results():
@@ -122,11 +124,15 @@ def test_only_log_interval_is_marked_as_not_affecting_results():
         ({"train.epochz": 5}, "synthesis.train.epochz"),
         ({"train.label_dropout": 0.0}, "synthesis.sampling.guidance_scale"),
         ({"pretrained.resolution": 4}, "synthesis.pretrained.resolution"),
+        ({"pretrained.resolution": 500}, "synthesis.pretrained.resolution"),
+        ({"pretrained.batch_size": 0}, "synthesis.pretrained.batch_size"),
         ({"pretrained.guidance_scale": -1}, "synthesis.pretrained.guidance_scale"),
         ({"pretrained.dtype": "float64"}, "synthesis.pretrained.dtype"),
         ({"pretrained.prompt_template": "a photo"}, "synthesis.pretrained.prompt_template"),
         ({"generator.kind": "pretrained"}, "synthesis.pretrained.path"),
         ({"generator.kind": "pretrained", "pretrained.path": "/nonexistent/model"},
+         "synthesis.pretrained.path"),
+        ({"generator.kind": "pretrained", "pretrained.path": "org/not-cached"},
          "synthesis.pretrained.path"),
     ],
 )
@@ -135,6 +141,24 @@ def test_bad_value_names_its_dotted_key(changes, key):
     with pytest.raises(ParameterError) as err:
         parse(SynthesisParams, _with(**changes), "synthesis")
     assert err.value.parameter == key
+
+
+def test_pretrained_path_accepts_a_cached_hub_id(hub_cache):
+    """A hub id whose snapshot is in the local hub cache passes validation."""
+    hub_cache("org/tiny-sd")
+    raw = _with(**{"generator.kind": "pretrained", "pretrained.path": "org/tiny-sd"})
+    assert parse(SynthesisParams, raw, "synthesis").pretrained.path == "org/tiny-sd"
+
+
+def test_unknown_pretrained_path_names_the_key_and_both_forms(hub_cache):
+    """An id that is not cached fails naming synthesis.pretrained.path and what it accepts."""
+    raw = _with(**{"generator.kind": "pretrained", "pretrained.path": "org/tiny-sd"})
+    with pytest.raises(ParameterError) as err:
+        parse(SynthesisParams, raw, "synthesis")
+    message = str(err.value)
+    assert "'synthesis.pretrained.path'" in message and "'org/tiny-sd'" in message
+    assert "local diffusers pipeline folder (with model_index.json)" in message
+    assert "hub id" in message and "local hub cache" in message
 
 
 def test_pretrained_needs_a_prompt_template(tmp_path):

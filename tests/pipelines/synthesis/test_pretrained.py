@@ -14,6 +14,7 @@ import torch
 
 from genaug.datasets.sharded_bundle import LazyShards, ShardedBundleDataset
 from genaug.models import diffusion as D
+from genaug.models import diffusion_pretrained as P
 from genaug.pipelines.synthesis import nodes as N
 from tests.pipelines.synthesis.test_nodes import NAMES, _params
 
@@ -103,3 +104,52 @@ def test_pretrained_pipeline_makes_dataset_shaped_pool(tmp_path, tiny_sd):
     pool = ds.load()
     assert pool["images"].shape == (4, 1, 28, 28) and pool["images"].dtype == torch.uint8
     assert pool["labels"].tolist() == [0, 1, 2, 3]
+
+
+class _CountingPipeline:
+    """A loaded pipeline that records each call's prompt count, size asked and size made."""
+
+    def __init__(self, pipe) -> None:
+        self.pipe, self.calls = pipe, []
+
+    def __getattr__(self, name: str):
+        return getattr(self.pipe, name)
+
+    def __call__(self, *, prompt, **kwargs):
+        result = self.pipe(prompt=prompt, **kwargs)
+        self.calls.append((len(prompt), kwargs.get("height"), kwargs.get("width"),
+                           tuple(result.images.shape[-2:])))
+        return result
+
+
+def test_cached_hub_id_in_prompt_batches_at_the_resolution(tmp_path, tiny_sd, hub_cache,
+                                                            monkeypatch, caplog):
+    """A hub id in the local cache is sampled from its snapshot: dtype auto is float32 on CPU,
+    pretrained.batch_size prompts per call at pretrained.resolution, memory estimate logged."""
+    snapshot = hub_cache("org/tiny-sd", tiny_sd)
+    loaded = []
+    load = P.load_pretrained_pipeline
+
+    def counting_load(*args, **kwargs):
+        loaded.append(_CountingPipeline(load(*args, **kwargs)))
+        return loaded[-1]
+
+    monkeypatch.setattr(P, "load_pretrained_pipeline", counting_load)
+    real = {"images": torch.zeros(8, 1, 28, 28, dtype=torch.uint8),
+            "labels": torch.arange(4).repeat_interleave(2)}
+    params = _params(**{"generator.kind": "pretrained", "pretrained.path": "org/tiny-sd",
+                        "pretrained.resolution": 24, "pretrained.batch_size": 3,
+                        "sampling.steps": 2, "pool.per_class": 2, "pool.shard_size": 8})
+    assert params.pretrained.dtype == "auto"
+    ref = N.train_generator(real, NAMES, params, 7, "cpu")
+    meta = D.decode_meta(ref)
+    assert (meta["source"], meta["path"], meta["dtype"]) == ("org/tiny-sd", str(snapshot),
+                                                             "float32")
+    ds = ShardedBundleDataset(filepath=str(tmp_path / "pool"))
+    with caplog.at_level("INFO", logger="genaug.models.diffusion_pretrained"):
+        ds.save(N.generate_synthetic_pool(ref, real, NAMES, params, 7, "cpu"))
+    assert ds.load()["images"].shape == (8, 1, 28, 28)
+    (pipe,) = loaded
+    assert pipe.calls == [(3, 24, 24, (24, 24)), (3, 24, 24, (24, 24)), (2, 24, 24, (24, 24))]
+    assert pipe.pipe.unet.dtype == torch.float32 and pipe.pipe.vae.use_slicing
+    assert "peak memory estimate" in caplog.text and "max_memory_allocated" not in caplog.text

@@ -35,15 +35,15 @@ logger = logging.getLogger(__name__)
 
 # The parameter keys each node's output can depend on (for rerun fingerprints).
 @depends_on(params=("generator", "num_threads", "precision", "model", "train",
-                    "pretrained.path"))
+                    "pretrained.path", "pretrained.dtype"))
 def train_generator(real_train: Bundle, class_names: list[str], params: SynthesisParams,
                     seed: int, device: str) -> dict[str, torch.Tensor]:
     """Train the closed-set diffusion generator on real_train (or reference a pretrained one)."""
     dev = resolve_device(device)
     real = _check_real(real_train, class_names)
     if params.generator.kind == "pretrained":
-        return pretrained_reference(params.pretrained.path, class_names,
-                                    tuple(real["images"].shape[1:]))
+        return pretrained_reference(params.pretrained, class_names,
+                                    tuple(real["images"].shape[1:]), dev)
     return train_closed_set(real["images"], real["labels"], class_names, params, seed, dev)
 
 
