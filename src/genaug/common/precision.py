@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -71,3 +72,20 @@ def memory_format(channels_last: bool) -> torch.memory_format:
     """The memory format of 4-D activations and conv weights."""
     return torch.channels_last if channels_last else torch.contiguous_format
 
+
+
+@contextlib.contextmanager
+def cuda_math(precision: str, device: torch.device) -> Iterator[None]:
+    """On CUDA: TF32 tensor cores for the fp32 matmuls and convolutions left outside autocast
+    when the run's precision is bf16 (`auto` on a GPU), strict IEEE fp32 when it is fp32; the
+    previous settings restored on exit. Elsewhere nothing changes."""
+    if device.type != "cuda":
+        yield
+        return
+    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
+    saved = matmul.fp32_precision, conv.fp32_precision
+    matmul.fp32_precision = conv.fp32_precision = "tf32" if precision == "bf16" else "ieee"
+    try:
+        yield
+    finally:
+        matmul.fp32_precision, conv.fp32_precision = saved

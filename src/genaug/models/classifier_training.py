@@ -41,7 +41,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from tqdm.auto import tqdm
 
 from genaug.common.bundles import Bundle
-from genaug.common.precision import autocast, memory_format, resolve_precision
+from genaug.common.precision import autocast, cuda_math, memory_format, resolve_precision
 from genaug.common.seeding import derive_seed
 from genaug.common.validation import ParameterError
 from genaug.models.batches import MixedBatchSampler, ShuffledBatchSampler, build_augment
@@ -79,55 +79,73 @@ def run_phase(model: nn.Module, name: str, images: torch.Tensor, labels: torch.T
               params: ClassifierParams, stats: Stats, device: torch.device,
               desc: str = "train", generator: torch.Generator | None = None) -> dict[str, Any]:
     """Train `model` for `epochs` over `sampler`'s batches; return the phase's history."""
-    optimizer = _make_optimizer(model, params, lr)
     precision = resolve_precision(params.precision, device)
-    layout = memory_format(params.channels_last)
-    steps_per_epoch = len(sampler)
-    total = steps_per_epoch * epochs
-    augment = build_augment(params.augment, tuple(images.shape[-2:]), generator)
-    seen = torch.zeros(len(SOURCES), dtype=torch.int64)
     history: dict[str, Any] = {"name": name, "epochs": epochs, "lr": lr,
-                               "steps_per_epoch": steps_per_epoch, "precision": precision,
+                               "steps_per_epoch": len(sampler), "precision": precision,
                                "channels_last": params.channels_last, "loss": [],
                                "train_acc": []}
+    loop = _Loop(model, params, lr, precision, stats, device, epochs * len(sampler),
+                 build_augment(params.augment, tuple(images.shape[-2:]), generator))
     images, labels = images.to(device), labels.to(device)
     model.train()
-    step, start = 0, time.perf_counter()
+    start = time.perf_counter()
     bar = tqdm(range(epochs), desc=f"{desc}:{name}", leave=False, disable=None)
-    for epoch in bar:
-        loss_sum, correct, count = 0.0, 0, 0
-        for batch in sampler:
-            index = torch.as_tensor(batch, dtype=torch.int64)
-            seen += torch.bincount(sources[index], minlength=len(SOURCES))
-            x = images[index.to(device)]
-            y = labels[index.to(device)]
-            if augment is not None:
-                x = augment(x)
-            for group in optimizer.param_groups:
-                group["lr"] = lr * _lr_factor(params, step, total, steps_per_epoch)
-            # Autocast around the forward pass and the loss only (weights and optimizer fp32).
-            with autocast(precision, device):
-                logits = model(normalize_images(x, stats).contiguous(memory_format=layout))
-                loss = F.cross_entropy(logits, y, label_smoothing=params.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            loss_sum += float(loss.detach()) * y.numel()
-            correct += int((logits.detach().argmax(1) == y).sum())
-            count += y.numel()
-        history["loss"].append(loss_sum / max(1, count))
-        history["train_acc"].append(correct / max(1, count))
-        elapsed = time.perf_counter() - start
-        rate = step / max(elapsed, 1e-9)
-        eta = (total - step) / max(rate, 1e-9)
-        bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", acc=f"{history['train_acc'][-1]:.3f}")
-        logger.info("%s %s epoch %d/%d: loss %.4f, train acc %.3f, %.1f step/s, ETA %.0f s",
-                    desc, name, epoch + 1, epochs, history["loss"][-1],
-                    history["train_acc"][-1], rate, eta)
-    history["images_seen"] = {s: int(seen[i]) for i, s in enumerate(SOURCES)}
+    with cuda_math(precision, device):
+        for epoch in bar:
+            loss, acc = loop.epoch(sampler, images, labels, sources)
+            history["loss"].append(loss)
+            history["train_acc"].append(acc)
+            rate = loop.step / max(time.perf_counter() - start, 1e-9)
+            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}")
+            logger.info("%s %s epoch %d/%d: loss %.4f, train acc %.3f, %.1f step/s, ETA %.0f s",
+                        desc, name, epoch + 1, epochs, loss, acc, rate,
+                        (loop.total - loop.step) / max(rate, 1e-9))
+    history["images_seen"] = {s: int(loop.seen[i]) for i, s in enumerate(SOURCES)}
     history["seconds"] = round(time.perf_counter() - start, 3)
     return history
+
+
+class _Loop:
+    """One phase's optimiser, schedule and counters; `epoch` runs one pass of the sampler."""
+
+    def __init__(self, model: nn.Module, params: ClassifierParams, lr: float, precision: str,
+                 stats: Stats, device: torch.device, total: int,
+                 augment: Any) -> None:
+        self.model, self.params, self.lr, self.precision = model, params, lr, precision
+        self.stats, self.device, self.total, self.augment = stats, device, total, augment
+        self.optimizer = _make_optimizer(model, params, lr)
+        self.layout = memory_format(params.channels_last)
+        self.seen = torch.zeros(len(SOURCES), dtype=torch.int64)
+        self.step = 0
+
+    def epoch(self, sampler: Sampler, images: torch.Tensor, labels: torch.Tensor,
+              sources: torch.Tensor) -> tuple[float, float]:
+        """One pass: (mean loss, train accuracy), summed on the device and read once."""
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        count = 0
+        for batch in sampler:
+            index = torch.as_tensor(batch, dtype=torch.int64)
+            self.seen += torch.bincount(sources[index], minlength=len(SOURCES))
+            x, y = images[index.to(self.device)], labels[index.to(self.device)]
+            if self.augment is not None:
+                x = self.augment(x)
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr * _lr_factor(self.params, self.step, self.total,
+                                                   len(sampler))
+            # Autocast around the forward pass and the loss only (weights and optimizer fp32).
+            with autocast(self.precision, self.device):
+                logits = self.model(normalize_images(x, self.stats).contiguous(
+                    memory_format=self.layout))
+                loss = F.cross_entropy(logits, y, label_smoothing=self.params.label_smoothing)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.step += 1
+            loss_sum += loss.detach().double() * y.numel()
+            correct += (logits.detach().argmax(1) == y).sum()
+            count += y.numel()
+        return float(loss_sum) / max(1, count), int(correct) / max(1, count)
 
 
 @torch.inference_mode()
@@ -190,8 +208,15 @@ def init_classifier(params: ClassifierParams, in_channels: int, num_classes: int
                     train_seed: int, device: torch.device) -> nn.Module:
     """The seed's initial model: torch's global RNG seeded by `train_seed` (dropout draws too)."""
     torch.manual_seed(train_seed)
-    model = build_classifier(params, in_channels, num_classes)
-    return model.to(device, memory_format=memory_format(params.channels_last))
+    return place_model(build_classifier(params, in_channels, num_classes), params, device)
+
+
+def place_model(model: nn.Module, params: ClassifierParams, device: torch.device) -> nn.Module:
+    """The model on `device` in its memory format, its forward compiled when `compile` is set."""
+    model = model.to(device, memory_format=memory_format(params.channels_last))
+    if params.compile:
+        model.compile()  # in place: the state dict keeps its keys
+    return model
 
 
 def phase_batches(params: TrainingParams, pools: tuple[str, ...], n_real: int, n_other: int,
@@ -263,8 +288,7 @@ def train_evaluator_network(params: ClassifierParams, images: torch.Tensor,
     train_seed = derive_seed(seed, "evaluator")
     torch.manual_seed(train_seed)
     generator = torch.Generator().manual_seed(train_seed)
-    model = build_classifier(params, images.shape[1], num_classes).to(
-        device, memory_format=memory_format(params.channels_last))
+    model = place_model(build_classifier(params, images.shape[1], num_classes), params, device)
     sampler = ShuffledBatchSampler(labels.numel(), params.batch_size, generator)
     run_phase(model, "train", images, labels, torch.zeros_like(labels), sampler,
               params.epochs, params.lr, params, params.normalize.stats(), device,

@@ -101,6 +101,10 @@ class ClassifierParams(Schema):
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     # Activations and conv weights in channels_last (faster convolutions on CPU and GPU).
     channels_last: bool = True
+    # torch.compile the network's forward (Inductor: Triton on CUDA, a C++ compiler on CPU);
+    # pays a compile per training, so it helps long trainings on a GPU. Weights differ from an
+    # eager run in float rounding and in dropout's random draws.
+    compile: bool = False
     # CPU threads for torch (null = torch's default). Not marked `affects_results=False`: the
     # thread count changes the order of float reductions, so trained weights differ bitwise.
     num_threads: PositiveInt | None = None

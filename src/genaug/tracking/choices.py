@@ -14,6 +14,7 @@ from kedro.pipeline import Pipeline
 
 from genaug.common.device import resolve_device
 from genaug.common.precision import resolve_precision
+from genaug.models.diffusion_pretrained import resolve_pretrained_dtype
 from genaug.models.feature_extractors import select_feature_extractor
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,10 @@ def resolved_choices(load: Callable[[str], Any]) -> dict[str, tuple[str, str]]:
         for attribute in path:
             value = getattr(value, attribute)
         choices[parameter] = (value, resolve_precision(value, device))
+    synthesis = load("params:synthesis")
+    if synthesis.generator.kind == "pretrained":
+        dtype = synthesis.pretrained.dtype
+        choices["synthesis.pretrained.dtype"] = (dtype, resolve_pretrained_dtype(dtype, device))
     evaluation = load("params:evaluation")
     choices["evaluation.feature_extractor"] = (
         evaluation.feature_extractor,
