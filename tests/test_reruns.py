@@ -59,6 +59,13 @@ def test_unchanged_rerun_runs_nothing(project: KedroProject, caplog) -> None:
     assert _rerun(project, caplog) == set()
 
 
+def test_checkpoint_intervals_rerun_nothing(project: KedroProject, caplog) -> None:
+    """A resumed training ends with the same weights: checkpoint_every is no reason to rerun."""
+    assert _rerun(project, caplog, {
+        "synthesis": {"train": {"checkpoint_every": 5}},
+        "filtering": {"clip": {"closed_set": {"train": {"checkpoint_every": None}}}}}) == set()
+
+
 def _trained_and_reused(project: KedroProject, arm: str) -> tuple[set[int], set[int]]:
     """Seeds an arm's latest training history trained, and seeds it took from the store."""
     runs = project.load(f"{arm}.training_history")["runs"]

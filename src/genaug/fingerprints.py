@@ -139,6 +139,13 @@ def _file_digest(module: str) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path else ""
 
 
+def result_key(func: Callable[..., Any], record: Mapping[str, Any]) -> str:
+    """A digest of what a result made by `func` depends on: `record` (parameters, seed, data
+    digest, device...), the code `func` runs and the library versions (a seed store's or a
+    training checkpoint's key)."""
+    return digest({**record, "code": code_digests(func), "libraries": library_versions()})
+
+
 def digest(record: Mapping[str, Any]) -> str:
     """A stable SHA-256 of a JSON-able record."""
     text = json.dumps(record, sort_keys=True, default=repr)

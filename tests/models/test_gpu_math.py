@@ -32,8 +32,8 @@ def test_cuda_math_changes_nothing_on_the_cpu() -> None:
 
 
 def _params(compile_: bool) -> EvaluatorParams:
-    return EvaluatorParams(architecture="fast_cnn", fast_cnn={"widths": [4, 8, 8], "dropout": 0.0}, epochs=1,
-                           batch_size=16, optimizer="sgd", lr=0.01, lr_schedule="cosine",
+    return EvaluatorParams(architecture="fast_cnn", fast_cnn={"widths": [4, 8, 8], "dropout": 0.0},
+                           epochs=1, batch_size=16, optimizer="sgd", lr=0.01, lr_schedule="cosine",
                            precision="fp32", compile=compile_)
 
 

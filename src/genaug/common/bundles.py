@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,6 +52,16 @@ def validate_bundle(bundle: Mapping[str, Any], name: str, *,
 def class_counts(labels: torch.Tensor, num_classes: int) -> list[int]:
     """Count images per class."""
     return torch.bincount(labels, minlength=num_classes).tolist()
+
+
+def bundle_digest(bundle: Bundle | None) -> str:
+    """SHA-256 of a bundle's images and labels ('' for none)."""
+    if bundle is None:
+        return ""
+    sha = hashlib.sha256()
+    for key in ("images", "labels"):
+        sha.update(bundle[key].contiguous().numpy().tobytes())
+    return sha.hexdigest()
 
 
 def subset(bundle: Bundle, index: torch.Tensor) -> Bundle:

@@ -4,7 +4,7 @@ hardware runs bf16 natively, fp32 elsewhere; and channels_last for convolutions.
 bf16 is native on CUDA GPUs that report it and on CPUs with AVX512-BF16 or AMX (read from the
 kernel's CPU flags; other systems count as without). Autocast wraps the forward pass and the
 loss only: wrapping a whole training loop in one outer autocast does not learn (see
-`classifier_training.run_phase`).
+`training_loop.run_phase`).
 """
 
 from __future__ import annotations

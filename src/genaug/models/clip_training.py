@@ -1,10 +1,12 @@
-"""Training of the closed-set CLIP: ClipLoss on real image–caption pairs, warmup + cosine lr."""
+"""Training of the closed-set CLIP: ClipLoss on real image–caption pairs, warmup + cosine lr,
+checkpointed every few epochs so a killed training resumes."""
 
 from __future__ import annotations
 
 import logging
 import math
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import open_clip
@@ -14,6 +16,7 @@ from tqdm.auto import tqdm
 
 from genaug.common.seeding import derive_seed
 from genaug.models.clip import build_clip, build_tokenizer, closed_set_preprocess
+from genaug.models.training_state import CheckpointStore, LoopCheckpoints
 from genaug.schemas.filtering import Clip
 
 logger = logging.getLogger(__name__)
@@ -55,53 +58,62 @@ def _step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module
     return float(loss.detach())
 
 
+def _epoch_batches(x_all: torch.Tensor, labels: torch.Tensor, batch_size: int, max_shift: int,
+                   gen: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch's batches in a random order (the ragged last batch dropped), shifted at random."""
+    order = torch.randperm(x_all.shape[0], generator=gen)
+    for b in range(max(1, x_all.shape[0] // batch_size)):
+        idx = order[b * batch_size:(b + 1) * batch_size]
+        yield random_shift(x_all[idx], max_shift, gen), labels[idx]
+
+
 def train_closed_set_clip(images: torch.Tensor, labels: torch.Tensor, texts: list[str],
-                          cfg: Clip, seed: int, device: torch.device
+                          cfg: Clip, seed: int, device: torch.device,
+                          checkpoints: CheckpointStore | None = None
                           ) -> tuple[nn.Module, dict[str, Any]]:
     """Train the closed-set CLIP on uint8 images and their class captions `texts[label]`.
 
-    Returns the model (eval mode) and its training log (steps, timings, loss per epoch).
+    Returns the model (eval mode) and its training log (steps, timings, loss per epoch). With
+    `checkpoints` and `train.checkpoint_every` (epochs), it resumes from the latest checkpoint
+    and saves one every that many epochs and after the last.
     """
     train = cfg.closed_set.train
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "filtering", "clip_init"))
         model = build_clip(cfg, tuple(images.shape[1:]))
     model.to(device).train()
-    tokenizer = build_tokenizer(cfg, model)
-    tokens = tokenizer(texts).to(device)
+    tokens = build_tokenizer(cfg, model)(texts).to(device)
     x_all = closed_set_preprocess(images)
-    n = x_all.shape[0]
-    batch_size = min(train.batch_size, n)
-    steps_per_epoch = max(1, n // batch_size)  # drop the ragged last batch
-    total = steps_per_epoch * train.epochs
+    batch_size = min(train.batch_size, x_all.shape[0])
+    per_epoch = max(1, x_all.shape[0] // batch_size)
+    total = per_epoch * train.epochs
     optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr,
                                   weight_decay=train.weight_decay)
     loss_fn = open_clip.ClipLoss()
     gen = torch.Generator().manual_seed(derive_seed(seed, "filtering", "clip_batches"))
-    history: list[float] = []
+    loop = LoopCheckpoints(checkpoints, train.checkpoint_every, train.epochs,
+                           {"model": model, "optimizer": optimizer}, gen, device)
     start, cpu_start = time.perf_counter(), time.process_time()
-    step = 0
-    bar = tqdm(total=total, desc="train CLIP", unit="step", leave=False)
-    for epoch in range(train.epochs):
-        order = torch.randperm(n, generator=gen)
-        epoch_loss = 0.0
-        for b in range(steps_per_epoch):
-            idx = order[b * batch_size:(b + 1) * batch_size]
-            x = random_shift(x_all[idx], train.max_shift, gen).to(device)
-            epoch_loss += _step(model, optimizer, loss_fn, x, tokens, labels[idx].to(device),
-                                lr_at(step, total, train.lr, train.warmup_steps))
-            step += 1
-            bar.update(1)
-        history.append(epoch_loss / steps_per_epoch)
-        elapsed = time.perf_counter() - start
-        logger.info("CLIP epoch %d/%d loss %.4f  %.1f step/s  ETA %.0f s", epoch + 1,
-                    train.epochs, history[-1], step / elapsed, elapsed / step * (total - step))
-    bar.close()
+    with loop.global_rng():
+        done, values = loop.resume()
+        history: list[float] = list(values.get("epoch_loss", []))
+        for epoch in range(done, train.epochs):
+            batches = tqdm(_epoch_batches(x_all, labels, batch_size, train.max_shift, gen),
+                           total=per_epoch, desc=f"CLIP epoch {epoch + 1}", leave=False)
+            history.append(sum(
+                _step(model, optimizer, loss_fn, x.to(device), tokens, y.to(device),
+                      lr_at(epoch * per_epoch + b, total, train.lr, train.warmup_steps))
+                for b, (x, y) in enumerate(batches)) / per_epoch)
+            ran, elapsed = (epoch + 1 - done) * per_epoch, time.perf_counter() - start
+            logger.info("CLIP epoch %d/%d loss %.4f  %.1f step/s  ETA %.0f s", epoch + 1,
+                        train.epochs, history[-1], ran / elapsed,
+                        elapsed / ran * (total - (epoch + 1) * per_epoch))
+            loop.save_if_due(epoch + 1, {"epoch_loss": history})
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    logger.info("Trained closed-set CLIP: %d steps in %.1f s (%.1f CPU s on %d threads), "
-                "loss %.4f -> %.4f", total, seconds, cpu_seconds, torch.get_num_threads(),
-                history[0], history[-1])
+    logger.info("Trained closed-set CLIP: %d steps (%d in this run) in %.1f s (%.1f CPU s on %d "
+                "threads), loss %.4f -> %.4f", total, total - done * per_epoch, seconds,
+                cpu_seconds, torch.get_num_threads(), history[0], history[-1])
     model.eval()
     return model, {"steps": total, "train_seconds": seconds, "train_cpu_seconds": cpu_seconds,
                    "epoch_loss": history, "device": str(device),
-                   "threads": torch.get_num_threads()}
+                   "threads": torch.get_num_threads(), "resumed_from_epoch": done}

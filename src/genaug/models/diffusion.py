@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -46,11 +44,9 @@ from diffusers import (
 )
 from diffusers.optimization import get_cosine_schedule_with_warmup
 from diffusers.training_utils import EMAModel
-from tqdm.auto import tqdm
 
 from genaug.common.precision import autocast
-
-logger = logging.getLogger(__name__)
+from genaug.models.training_state import CheckpointStore, LoopCheckpoints, Progress
 
 SCHEDULERS = ("dpmsolver++", "ddim", "ddpm", "edm_euler", "edm_dpmsolver++")
 # The samplers of the `edm` objective (the meta's `prediction`); the others need a DDPM config.
@@ -148,61 +144,66 @@ def crop_images(x: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tenso
 
 
 # ----------------------------------------------------------------------------- training
+def draw_batch(images: torch.Tensor, labels: torch.Tensor, *, batch_size: int, num_classes: int,
+               label_dropout: float, hflip: bool, generator: torch.Generator
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random batch (with replacement): images, flipped at random with `hflip`, and labels,
+    some replaced by the null class `num_classes` (probability `label_dropout`)."""
+    idx = torch.randint(0, images.shape[0], (batch_size,), generator=generator)
+    x0, y = images[idx], labels[idx].clone()
+    if hflip:
+        flip = torch.rand(batch_size, generator=generator) < 0.5
+        x0 = torch.where(flip[:, None, None, None], x0.flip(-1), x0)
+    if label_dropout > 0:
+        y[torch.rand(batch_size, generator=generator) < label_dropout] = num_classes
+    return x0, y
+
+
 def train_unet(unet: UNet2DModel, objective: Objective, images: torch.Tensor,
                labels: torch.Tensor, *, num_classes: int, steps: int, batch_size: int,
                lr: float, warmup_steps: int, weight_decay: float, ema_decay: float,
                label_dropout: float, hflip: bool, generator: torch.Generator,
-               device: torch.device, log_every: int = 100, precision: str = "fp32"
+               device: torch.device, log_every: int = 100, precision: str = "fp32",
+               checkpoints: CheckpointStore | None = None, checkpoint_every: int | None = None
                ) -> tuple[EMAModel, list[float]]:
     """Train the UNet on padded float images in [-1, 1]; return its EMA and the loss history.
 
     `objective` (``diffusion_objectives``) says what the UNet predicts and how the loss is
     weighted. All randomness (batches, flips, label dropout, noise, noise levels) comes from
     `generator` (a CPU generator), so a run is reproducible on CPU whatever the global RNG
-    state. `precision` (resolved: fp32 or bf16) autocasts the loss's forward pass only.
+    state. `precision` (resolved: fp32 or bf16) autocasts the loss's forward pass only. With
+    `checkpoints` and `checkpoint_every`, it resumes from the latest checkpoint and saves one
+    every that many steps and after the last: a resumed run ends bit-identical on CPU.
     """
     unet.to(device).train()
     ema = EMAModel(unet.parameters(), decay=ema_decay, use_ema_warmup=True)
-    ema.to(device)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=weight_decay)
     lr_sched = get_cosine_schedule_with_warmup(optimizer, warmup_steps, steps)
-    n = images.shape[0]
-    history: list[float] = []
-    start = time.perf_counter()
-    running = 0.0
-    bar = tqdm(range(steps), desc="train generator", unit="step", mininterval=2.0)
-    for step in bar:
-        idx = torch.randint(0, n, (batch_size,), generator=generator)
-        x0 = images[idx]
-        y = labels[idx].clone()
-        if hflip:
-            flip = torch.rand(batch_size, generator=generator) < 0.5
-            x0 = torch.where(flip[:, None, None, None], x0.flip(-1), x0)
-        if label_dropout > 0:
-            drop = torch.rand(batch_size, generator=generator) < label_dropout
-            y[drop] = num_classes
-        noise = torch.randn(x0.shape, generator=generator)
-        levels = objective.draw_levels(batch_size, generator)
-        with autocast(precision, device):
-            loss = objective.loss(unet, x0.to(device), y.to(device), noise.to(device),
-                                  levels.to(device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        optimizer.step()
-        lr_sched.step()
-        ema.step(unet.parameters())
-        value = float(loss.detach())
-        history.append(value)
-        running = value if step == 0 else 0.98 * running + 0.02 * value
-        bar.set_postfix(loss=f"{running:.4f}")
-        if (step + 1) % log_every == 0 or step + 1 == steps:
-            elapsed = time.perf_counter() - start
-            rate = (step + 1) / elapsed
-            logger.info("generator step %d/%d: loss %.4f (ema of batch loss), %.2f steps/s, "
-                        "lr %.2e, ETA %.0f s", step + 1, steps, running, rate,
-                        lr_sched.get_last_lr()[0], (steps - step - 1) / rate)
-    bar.close()
+    loop = LoopCheckpoints(checkpoints, checkpoint_every, steps, {
+        "unet": unet, "optimizer": optimizer, "lr_scheduler": lr_sched, "ema": ema},
+        generator, device)
+    with loop.global_rng():
+        done, values = loop.resume()
+        ema.to(device)  # a restored shadow is on the CPU
+        history: list[float] = list(values.get("history", []))
+        with Progress("generator", steps, history, log_every) as progress:
+            for step in range(done, steps):
+                x0, y = draw_batch(images, labels, batch_size=batch_size, num_classes=num_classes,
+                                   label_dropout=label_dropout, hflip=hflip, generator=generator)
+                noise = torch.randn(x0.shape, generator=generator)
+                levels = objective.draw_levels(batch_size, generator)
+                with autocast(precision, device):
+                    loss = objective.loss(unet, x0.to(device), y.to(device), noise.to(device),
+                                          levels.to(device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+                optimizer.step()
+                lr_sched.step()
+                ema.step(unet.parameters())
+                history.append(float(loss.detach()))
+                progress.update(step + 1, history[-1], lr_sched.get_last_lr()[0])
+                loop.save_if_due(step + 1, {"history": history})
     return ema, history
 
 

@@ -19,6 +19,7 @@ from genaug.common.validation import ParameterError
 from genaug.models import diffusion as D
 from genaug.models import diffusion_pretrained as P
 from genaug.models.diffusion_objectives import build_objective
+from genaug.models.training_state import CheckpointStore
 from genaug.schemas.synthesis import PretrainedParams, SynthesisParams
 
 logger = logging.getLogger(__name__)
@@ -41,9 +42,13 @@ def pretrained_reference(pretrained: PretrainedParams, class_names: list[str],
 
 
 def train_closed_set(images: torch.Tensor, labels: torch.Tensor, class_names: list[str],
-                     params: SynthesisParams, seed: int,
-                     device: torch.device) -> dict[str, torch.Tensor]:
-    """Train the class-conditional UNet on uint8 images; return its EMA weights packed."""
+                     params: SynthesisParams, seed: int, device: torch.device,
+                     checkpoints: CheckpointStore | None = None) -> dict[str, torch.Tensor]:
+    """Train the class-conditional UNet on uint8 images; return its EMA weights packed.
+
+    With `checkpoints` (this training's, keyed by what its result depends on) and
+    `train.checkpoint_every`, a killed training resumes from its latest checkpoint.
+    """
     c, h, w = images.shape[1:]
     k = len(class_names)
     size = params.unet_sample_size(h, w)
@@ -68,13 +73,14 @@ def train_closed_set(images: torch.Tensor, labels: torch.Tensor, class_names: li
             batch_size=t.batch_size, lr=t.lr, warmup_steps=t.warmup_steps,
             weight_decay=t.weight_decay, ema_decay=t.ema_decay,
             label_dropout=t.label_dropout, hflip=t.hflip, generator=gen, device=device,
-            log_every=t.log_every, precision=resolve_precision(params.precision, device))
+            log_every=t.log_every, precision=resolve_precision(params.precision, device),
+            checkpoints=checkpoints, checkpoint_every=t.checkpoint_every)
     seconds = time.perf_counter() - start
     ema.copy_to(unet.parameters())
     unet.cpu().eval()
     tail = history[-max(1, len(history) // 10):]
-    logger.info("generator trained in %.1f s (%.2f steps/s); final loss %.4f", seconds,
-                t.steps / seconds, sum(tail) / len(tail))
+    logger.info("generator trained in %.1f s (this run's part); final loss %.4f", seconds,
+                sum(tail) / len(tail))
     meta = {"kind": "closed_set", "precision": resolve_precision(params.precision, device),
             "unet_config": D.stable_config(unet.config),
             "scheduler_config": D.stable_config(objective.scheduler.config),

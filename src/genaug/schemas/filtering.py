@@ -71,6 +71,10 @@ class ClosedSetTrain(Schema):
     weight_decay: Annotated[float, Field(ge=0.0)]
     warmup_steps: Annotated[int, Field(ge=0)]
     max_shift: Annotated[int, Field(ge=0)]
+    # Save a resumable checkpoint every this many epochs (and after the last); null or 0 = off.
+    # A rerun of a killed training resumes from the latest to the same weights.
+    checkpoint_every: Annotated[int, Field(ge=0)] | None = Field(
+        None, json_schema_extra={"affects_results": False})
 
 
 class ClosedSetClip(Schema):

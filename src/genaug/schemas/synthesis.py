@@ -101,6 +101,11 @@ class TrainParams(Schema):
     beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"]
     # Only how often progress is logged.
     log_every: Annotated[PositiveInt, Field(json_schema_extra={"affects_results": False})] = 100
+    # Save a resumable checkpoint every this many steps (and after the last); null or 0 = off.
+    # A rerun of a killed training resumes from the latest, to the same weights (on CPU, bit
+    # for bit), so it only says how much a kill can cost.
+    checkpoint_every: Annotated[int, Field(ge=0)] | None = Field(
+        None, json_schema_extra={"affects_results": False})
 
     @model_validator(mode="after")
     def _weighting_fits_objective(self) -> TrainParams:

@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 
 from genaug.common.validation import ParameterError
 from genaug.datasets import IDXImageDataset
+from genaug.datasets.checkpoints import CheckpointDataset
 from genaug.models.pool_filter import select_kept
 from genaug.pipelines.arms import arm_pipeline
 from genaug.pipelines.filtering import create_pipeline, create_template
@@ -30,7 +31,7 @@ from genaug.pipelines.filtering.nodes import (
     train_clip,
 )
 from genaug.schemas.base import deep_merge, parse
-from genaug.schemas.filtering import FilteringParams, FilterParams
+from genaug.schemas.filtering import ClosedSetTrain, FilteringParams, FilterParams
 
 REPO = Path(__file__).resolve().parents[3]
 NAMES = ["T-shirt/top", "Trouser", "Sneaker"]
@@ -220,11 +221,15 @@ def test_bad_mode_grid_and_clip_kind(params) -> None:
         _filtering(params, {"clip": {"kind": "open"}})
 
 
-def test_score_batch_size_is_marked_as_not_affecting_results() -> None:
-    """Only the inference batch size is marked; the report cap changes clip_report."""
+def test_score_batch_size_and_checkpoint_interval_are_marked_as_not_affecting_results() -> None:
+    """The inference batch size and the CLIP's checkpoint interval are marked; the report cap
+    changes clip_report."""
     fields = FilteringParams.model_fields
     assert fields["score_batch_size"].json_schema_extra == {"affects_results": False}
     assert fields["report_max_per_class"].json_schema_extra is None
+    train = ClosedSetTrain.model_fields
+    assert train["checkpoint_every"].json_schema_extra == {"affects_results": False}
+    assert [n for n, f in train.items() if f.json_schema_extra] == ["checkpoint_every"]
 
 
 # ----------------------------------------------------------------------------- the filter
@@ -427,7 +432,7 @@ class KeptMemoryDataset(MemoryDataset):
         """Keep the data."""
 
 
-def test_shared_pipeline_and_two_arms(params, make_bundle) -> None:
+def test_shared_pipeline_and_two_arms(params, make_bundle, tmp_path: Path) -> None:
     """create_pipeline + two filter arms (the production `arm_pipeline`) in one run."""
     real = make_bundle(per_class=4, num_classes=3, seed=1)
     test = make_bundle(per_class=3, num_classes=3, seed=2)
@@ -448,7 +453,9 @@ def test_shared_pipeline_and_two_arms(params, make_bundle) -> None:
                  ("synthetic_kept", "filter_summary", "filter_grid"))}
     for name in outputs:
         catalog[name] = KeptMemoryDataset()
+    catalog["clip_checkpoint"] = CheckpointDataset(str(tmp_path / "clip_checkpoint"))
     SequentialRunner().run(pipe, catalog)
+    assert not list((tmp_path / "clip_checkpoint").iterdir())  # confirmed: deleted once saved
     assert catalog.load("synthetic_scores")["scores"].shape == (30,)
     assert 0.0 <= catalog.load("clip_report")["zero_shot_top1"] <= 1.0
     kept_a, kept_b = catalog.load("arm_a.synthetic_kept"), catalog.load("arm_b.synthetic_kept")

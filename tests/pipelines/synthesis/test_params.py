@@ -54,13 +54,14 @@ def test_optional_keys_get_todays_defaults():
     """Keys read with a default today keep that default."""
     raw = _with(**{"num_threads": ..., "grid": ..., "model.sample_size": ...,
                    "model.attention": ..., "train.hflip": ..., "train.log_every": ...,
+                   "train.checkpoint_every": ...,
                    "pretrained.negative_prompt": ..., "pretrained.resolution": ...,
                    "pretrained.guidance_scale": ..., "pretrained.dtype": ...,
                    "pretrained.batch_size": ..., "pool.per_class": ...})
     params = parse(SynthesisParams, raw, "synthesis")
     assert params.num_threads is None and params.model.sample_size is None
     assert params.model.attention is False and params.train.hflip is False
-    assert params.train.log_every == 100
+    assert params.train.log_every == 100 and params.train.checkpoint_every is None
     assert (params.grid.per_class, params.grid.real_per_class) == (8, 2)
     pr = params.pretrained
     assert (pr.dtype, pr.batch_size, pr.resolution) == ("auto", 16, 512)
@@ -75,15 +76,16 @@ def test_choices_match_the_engines():
     assert set(get_args(PretrainedDtype)) == {"auto", *DTYPES}
 
 
-def test_only_log_interval_is_marked_as_not_affecting_results():
-    """Threads and sampling batch size change float results on CPU, so they stay unmarked."""
+def test_only_log_and_checkpoint_intervals_are_marked_as_not_affecting_results():
+    """Threads and sampling batch size change float results on CPU, so they stay unmarked; a
+    resumed training ends with the same weights, so the checkpoint interval is marked."""
     schema = SynthesisParams.model_json_schema()
     marked = sorted(
         f"{model}.{name}" for model, definition in [("synthesis", schema),
                                                     *schema.get("$defs", {}).items()]
         for name, field in definition.get("properties", {}).items()
         if field.get("affects_results") is False)
-    assert marked == ["TrainParams.log_every"]
+    assert marked == ["TrainParams.checkpoint_every", "TrainParams.log_every"]
 
 
 @pytest.mark.parametrize(
@@ -121,6 +123,7 @@ def test_only_log_interval_is_marked_as_not_affecting_results():
         ({"train.num_train_timesteps": 1}, "synthesis.train.num_train_timesteps"),
         ({"train.beta_schedule": "cosine"}, "synthesis.train.beta_schedule"),
         ({"train.log_every": 0}, "synthesis.train.log_every"),
+        ({"train.checkpoint_every": -1}, "synthesis.train.checkpoint_every"),
         ({"train.epochz": 5}, "synthesis.train.epochz"),
         ({"train.label_dropout": 0.0}, "synthesis.sampling.guidance_scale"),
         ({"pretrained.resolution": 4}, "synthesis.pretrained.resolution"),

@@ -27,3 +27,6 @@ def test_synthesis_pipeline_runs_on_conf_test(kedro_project):
     grids = list(grid_dir.rglob("*.png"))
     assert len(grids) == 1
     assert not (kedro_project.data / "05_model_input/synthetic_pool.staging").exists()
+    # conf/test checkpoints the generator every 2 steps; they are deleted once it is saved.
+    checkpoints = kedro_project.data / "06_models/checkpoints/generator"
+    assert checkpoints.is_dir() and not list(checkpoints.iterdir())

@@ -17,9 +17,10 @@ from typing import Any
 import torch
 from matplotlib.figure import Figure
 
-from genaug.common.bundles import Bundle, subset, validate_bundle
+from genaug.common.bundles import Bundle, bundle_digest, subset, validate_bundle
 from genaug.common.device import resolve_device
-from genaug.fingerprints import depends_on
+from genaug.datasets.checkpoints import CheckpointFolder
+from genaug.fingerprints import depends_on, parameter_view, result_key
 from genaug.models.clip import build_clip, captions, load_clip, state_dict_for_saving
 from genaug.models.clip_scoring import (
     first_per_class,
@@ -46,8 +47,13 @@ def _check_class_names(class_names: Any) -> list[str]:
 
 @depends_on(params=("clip",))
 def train_clip(real_train: Bundle, class_names: list[str], params: FilteringParams, seed: int,
-               device: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Train the closed-set CLIP on real image–caption pairs (or load pretrained weights)."""
+               device: str, checkpoints: CheckpointFolder | None = None
+               ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Train the closed-set CLIP on real image–caption pairs (or load pretrained weights).
+
+    A closed-set training checkpoints into `checkpoints` (the `clip_checkpoint` folder) under a
+    key of everything its result depends on, and resumes from the latest such one.
+    """
     dev = resolve_device(device)
     names = _check_class_names(class_names)
     real = validate_bundle(real_train, "real_train", num_classes=len(names))
@@ -61,7 +67,11 @@ def train_clip(real_train: Bundle, class_names: list[str], params: FilteringPara
         return state_dict_for_saving(model), {
             "kind": "pretrained", "model_name": clip.pretrained.model_name,
             "pretrained": clip.pretrained.pretrained, "captions": texts}
-    model, log = train_closed_set_clip(real["images"], real["labels"], texts, clip, seed, dev)
+    store = None if checkpoints is None else checkpoints.training(result_key(train_clip, {
+        "params": parameter_view(params, train_clip.depends_on["params"]), "seed": seed,
+        "class_names": names, "data": bundle_digest(real), "device": dev.type}))
+    model, log = train_closed_set_clip(real["images"], real["labels"], texts, clip, seed, dev,
+                                       store)
     return state_dict_for_saving(model), {"kind": "closed_set", "captions": texts, **log}
 
 

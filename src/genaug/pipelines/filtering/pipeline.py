@@ -22,10 +22,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=train_clip,
                 inputs=["real_train", "class_names", "params:filtering", "params:seed",
-                        "params:device"],
+                        "params:device", "clip_checkpoint"],
                 outputs=["clip_model", "clip_training_log"],
                 name="train_clip",
                 tags=["filtering"],
+                # Once the CLIP and its log are saved, its training's checkpoints are deleted.
+                confirms="clip_checkpoint",
             ),
             Node(
                 func=score_pool,

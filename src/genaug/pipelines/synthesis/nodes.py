@@ -20,11 +20,13 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from genaug.common.bundles import Bundle, validate_bundle
+from genaug.common.bundles import Bundle, bundle_digest, validate_bundle
 from genaug.common.device import resolve_device
+from genaug.common.precision import resolve_precision
 from genaug.common.validation import ParameterError
+from genaug.datasets.checkpoints import CheckpointFolder
 from genaug.datasets.sharded_bundle import LazyShards, PartReceipt
-from genaug.fingerprints import depends_on
+from genaug.fingerprints import depends_on, parameter_view, result_key
 from genaug.models import diffusion as D
 from genaug.models.diffusion_sampling import PoolSampler, pool_per_class
 from genaug.models.diffusion_training import pretrained_reference, train_closed_set
@@ -33,18 +35,31 @@ from genaug.schemas.synthesis import SynthesisParams
 logger = logging.getLogger(__name__)
 
 
-# The parameter keys each node's output can depend on (for rerun fingerprints).
-@depends_on(params=("generator", "num_threads", "precision", "model", "train",
-                    "pretrained.path", "pretrained.dtype"))
+# The parameter keys the generator depends on (rerun fingerprints, checkpoint keys).
+_GENERATOR_KEYS = ("generator", "num_threads", "precision", "model", "train", "pretrained.path",
+                   "pretrained.dtype")
+
+
+@depends_on(params=_GENERATOR_KEYS)
 def train_generator(real_train: Bundle, class_names: list[str], params: SynthesisParams,
-                    seed: int, device: str) -> dict[str, torch.Tensor]:
-    """Train the closed-set diffusion generator on real_train (or reference a pretrained one)."""
+                    seed: int, device: str, checkpoints: CheckpointFolder | None = None
+                    ) -> dict[str, torch.Tensor]:
+    """Train the closed-set diffusion generator on real_train (or reference a pretrained one).
+
+    A closed-set training checkpoints into `checkpoints` (the `generator_checkpoint` folder)
+    under a key of everything its result depends on, and resumes from the latest such one.
+    """
     dev = resolve_device(device)
     real = _check_real(real_train, class_names)
     if params.generator.kind == "pretrained":
         return pretrained_reference(params.pretrained, class_names,
                                     tuple(real["images"].shape[1:]), dev)
-    return train_closed_set(real["images"], real["labels"], class_names, params, seed, dev)
+    store = None if checkpoints is None else checkpoints.training(result_key(train_generator, {
+        "params": parameter_view(params, _GENERATOR_KEYS), "seed": seed,
+        "class_names": class_names, "data": bundle_digest(real),
+        "precision": resolve_precision(params.precision, dev), "device": dev.type}))
+    return train_closed_set(real["images"], real["labels"], class_names, params, seed, dev,
+                            store)
 
 
 # What the pool's shards depend on (the parts and the pool node read the same keys).

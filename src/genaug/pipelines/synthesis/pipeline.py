@@ -40,10 +40,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=train_generator,
                 inputs=["real_train", "class_names", "params:synthesis", "params:seed",
-                        "params:device"],
+                        "params:device", "generator_checkpoint"],
                 outputs="generator",
                 name="train_generator",
                 tags=["gpu"],
+                # Once the generator is saved, its training's checkpoints are deleted.
+                confirms="generator_checkpoint",
             ),
             *parts,
             Node(

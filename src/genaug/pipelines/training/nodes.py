@@ -11,20 +11,19 @@ seeds it trains: raising `training.seeds` from 3 to 10 trains only seeds 3-9."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 
-from genaug.common.bundles import Bundle, BundleError, validate_bundle
+from genaug.common.bundles import Bundle, BundleError, bundle_digest, validate_bundle
 from genaug.common.device import resolve_device
 from genaug.common.precision import resolve_precision
 from genaug.common.threads import torch_threads
 from genaug.common.validation import ParameterError
 from genaug.datasets.seed_store import Entry
-from genaug.fingerprints import code_digests, depends_on, digest, library_versions
+from genaug.fingerprints import depends_on, result_key
 from genaug.models.classifier_training import draw_extra_real, train_seeds
 from genaug.models.classifiers import num_classes_of, pack_states, unpack_states
 from genaug.schemas.training import TrainingParams
@@ -123,27 +122,15 @@ def train_classifier(real_train: Bundle, class_names: list[str], synthetic_kept:
     return pack_states(states), history
 
 
-def _bundle_digest(bundle: Bundle | None) -> str:
-    """SHA-256 of a bundle's images and labels ('' for none)."""
-    if bundle is None:
-        return ""
-    sha = hashlib.sha256()
-    for key in ("images", "labels"):
-        sha.update(bundle[key].contiguous().numpy().tobytes())
-    return sha.hexdigest()
-
-
 def seed_key(data_digest: str, params: TrainingParams, arm_seed: int, global_seed: int,
              device: torch.device) -> str:
     """What one seed's weights depend on, as a digest: the training keys but the seed list, the
     seed (and the project seed it derives from), the data, the resolved precision and device
     type, the code and library versions."""
     view = {key: value for key, value in params.result_view().items() if key != "seeds"}
-    return digest({"params": view, "arm_seed": arm_seed, "seed": global_seed,
-                   "data": data_digest,
-                   "precision": resolve_precision(params.precision, device),
-                   "device": device.type, "code": code_digests(train_classifier),
-                   "libraries": library_versions()})
+    return result_key(train_classifier, {
+        "params": view, "arm_seed": arm_seed, "seed": global_seed, "data": data_digest,
+        "precision": resolve_precision(params.precision, device), "device": device.type})
 
 
 class SeedSlot:
@@ -162,7 +149,7 @@ class SeedSlot:
         store entries."""
         mine = params.seeds[self.index::self.slots]
         dev = resolve_device(device)
-        data = _bundle_digest(real_train) + (_bundle_digest(synthetic_kept)
+        data = bundle_digest(real_train) + (bundle_digest(synthetic_kept)
                                              if _needs_synthetic(params) else "")
         keys = {s: seed_key(data, params, s, seed, dev) for s in mine}
         reused = {s: seed_store[keys[s]] for s in mine if keys[s] in seed_store}
