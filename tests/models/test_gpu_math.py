@@ -5,6 +5,7 @@ torch.compile of a classifier that leaves its weights' names and its training re
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -48,3 +49,52 @@ def test_a_compiled_classifier_trains_to_the_same_weights_under_the_same_names()
     assert eager.state_dict().keys() == compiled.state_dict().keys()
     for name, value in eager.state_dict().items():
         torch.testing.assert_close(compiled.state_dict()[name], value, rtol=1e-4, atol=1e-5)
+
+
+def _test_params() -> dict:
+    """conf/test's validated parameter tree."""
+    from genaug.config import ValidatingConfigLoader
+    from genaug.settings import CONFIG_LOADER_ARGS
+
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    return ValidatingConfigLoader(str(conf), env="test", **CONFIG_LOADER_ARGS)["parameters"]
+
+
+def _with(block, **changes):
+    """A copy of a typed parameter block with top-level keys changed."""
+    return type(block).model_validate({**block.to_dict(), **changes})
+
+
+def _real(n: int = 24) -> tuple[torch.Tensor, torch.Tensor]:
+    images = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(1))
+    return images, torch.arange(n) % 4
+
+
+def test_the_closed_set_clip_trains_under_bf16_and_records_it() -> None:
+    from genaug.models.clip_training import train_closed_set_clip
+
+    clip = _test_params()["filtering"].clip
+    train = _with(clip.closed_set.train, precision="bf16", epochs=1)
+    clip = _with(clip, closed_set=_with(clip.closed_set, train=train))
+    images, labels = _real()
+    _, log = train_closed_set_clip(images, labels, ["a", "b", "c", "d"], clip, 0,
+                                   torch.device("cpu"))
+    assert log["precision"] == "bf16"
+    assert all(torch.isfinite(torch.tensor(log["epoch_loss"])))
+
+
+def test_a_channels_last_generator_trains_like_a_contiguous_one_and_packs() -> None:
+    from genaug.models.diffusion import unpack_unet
+    from genaug.models.diffusion_training import train_closed_set
+
+    synthesis = _test_params()["synthesis"]
+    images, labels = _real()
+    packed = {flag: train_closed_set(images, labels, ["a", "b", "c", "d"],
+                                     _with(synthesis, channels_last=flag), 0,
+                                     torch.device("cpu")) for flag in (False, True)}
+    assert packed[False].keys() == packed[True].keys()
+    for name, value in packed[False].items():  # other conv kernels: rounding, through AdamW
+        torch.testing.assert_close(packed[True][name], value, rtol=1e-2, atol=1e-3)
+    unet, _ = unpack_unet(packed[True])
+    assert all(p.is_contiguous() for p in unet.parameters())

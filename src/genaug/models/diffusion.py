@@ -45,7 +45,7 @@ from diffusers import (
 from diffusers.optimization import get_cosine_schedule_with_warmup
 from diffusers.training_utils import EMAModel
 
-from genaug.common.precision import autocast
+from genaug.common.precision import autocast, cuda_math
 from genaug.models.training_state import CheckpointStore, LoopCheckpoints, Progress
 
 SCHEDULERS = ("dpmsolver++", "ddim", "ddpm", "edm_euler", "edm_dpmsolver++")
@@ -149,13 +149,14 @@ def draw_batch(images: torch.Tensor, labels: torch.Tensor, *, batch_size: int, n
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """A random batch (with replacement): images, flipped at random with `hflip`, and labels,
     some replaced by the null class `num_classes` (probability `label_dropout`)."""
-    idx = torch.randint(0, images.shape[0], (batch_size,), generator=generator)
+    device = images.device  # draws come from the CPU generator; the gather is on the device
+    idx = torch.randint(0, images.shape[0], (batch_size,), generator=generator).to(device)
     x0, y = images[idx], labels[idx].clone()
     if hflip:
-        flip = torch.rand(batch_size, generator=generator) < 0.5
+        flip = (torch.rand(batch_size, generator=generator) < 0.5).to(device)
         x0 = torch.where(flip[:, None, None, None], x0.flip(-1), x0)
     if label_dropout > 0:
-        y[torch.rand(batch_size, generator=generator) < label_dropout] = num_classes
+        y[(torch.rand(batch_size, generator=generator) < label_dropout).to(device)] = num_classes
     return x0, y
 
 
@@ -176,13 +177,14 @@ def train_unet(unet: UNet2DModel, objective: Objective, images: torch.Tensor,
     every that many steps and after the last: a resumed run ends bit-identical on CPU.
     """
     unet.to(device).train()
+    images, labels = images.to(device), labels.to(device)  # batches are gathered on the device
     ema = EMAModel(unet.parameters(), decay=ema_decay, use_ema_warmup=True)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=weight_decay)
     lr_sched = get_cosine_schedule_with_warmup(optimizer, warmup_steps, steps)
     loop = LoopCheckpoints(checkpoints, checkpoint_every, steps, {
         "unet": unet, "optimizer": optimizer, "lr_scheduler": lr_sched, "ema": ema},
         generator, device)
-    with loop.global_rng():
+    with loop.global_rng(), cuda_math(precision, device):
         done, values = loop.resume()
         ema.to(device)  # a restored shadow is on the CPU
         history: list[float] = list(values.get("history", []))
@@ -193,8 +195,7 @@ def train_unet(unet: UNet2DModel, objective: Objective, images: torch.Tensor,
                 noise = torch.randn(x0.shape, generator=generator)
                 levels = objective.draw_levels(batch_size, generator)
                 with autocast(precision, device):
-                    loss = objective.loss(unet, x0.to(device), y.to(device), noise.to(device),
-                                          levels.to(device))
+                    loss = objective.loss(unet, x0, y, noise.to(device), levels.to(device))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)

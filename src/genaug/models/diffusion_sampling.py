@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from genaug.common.bundles import Bundle, to_uint8
 from genaug.common.hub import local_pipeline_folder
-from genaug.common.precision import resolve_precision
+from genaug.common.precision import memory_format, resolve_precision
 from genaug.common.seeding import derive_seed
 from genaug.common.threads import torch_threads
 from genaug.common.validation import ParameterError
@@ -130,7 +130,8 @@ class PoolSampler:
         """Denoise the shard with the stored UNet (EMA weights) and crop to the image size."""
         if self.model is None:
             unet, meta = D.unpack_unet(self.generator)
-            self.model = (unet.to(self.device), meta)
+            layout = memory_format(self.params.channels_last)
+            self.model = (unet.to(self.device, memory_format=layout), meta)
         unet, meta = self.model
         s = self.params.sampling
         size = meta["sample_size"]

@@ -12,7 +12,7 @@ import torch
 
 from genaug.common.bundles import class_counts, to_float
 from genaug.common.hub import ACCEPTED_SOURCES, local_pipeline_folder
-from genaug.common.precision import resolve_precision
+from genaug.common.precision import memory_format, resolve_precision
 from genaug.common.seeding import derive_seed
 from genaug.common.threads import torch_threads
 from genaug.common.validation import ParameterError
@@ -58,6 +58,9 @@ def train_closed_set(images: torch.Tensor, labels: torch.Tensor, class_names: li
         torch.manual_seed(derive_seed(seed, "synthesis", "init"))
         unet = D.build_unet(k, c, size, m.block_out_channels, m.layers_per_block,
                             m.norm_num_groups, m.attention)
+    unet.to(memory_format=memory_format(params.channels_last))
+    if params.compile:
+        unet.compile()  # in place: the state dict keeps its keys
     objective = build_objective(t)
     padded = D.pad_images(to_float(images), pads)
     logger.info("training closed-set generator: %d images (%s per class), %d classes, "
@@ -77,7 +80,7 @@ def train_closed_set(images: torch.Tensor, labels: torch.Tensor, class_names: li
             checkpoints=checkpoints, checkpoint_every=t.checkpoint_every)
     seconds = time.perf_counter() - start
     ema.copy_to(unet.parameters())
-    unet.cpu().eval()
+    unet.to("cpu", memory_format=torch.contiguous_format).eval()
     tail = history[-max(1, len(history) // 10):]
     logger.info("generator trained in %.1f s (this run's part); final loss %.4f", seconds,
                 sum(tail) / len(tail))

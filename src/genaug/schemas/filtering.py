@@ -71,6 +71,9 @@ class ClosedSetTrain(Schema):
     weight_decay: Annotated[float, Field(ge=0.0)]
     warmup_steps: Annotated[int, Field(ge=0)]
     max_shift: Annotated[int, Field(ge=0)]
+    # fp32, or bf16 autocast around forward and loss (fp32 weights and optimizer); auto = bf16
+    # where the device runs it natively (genaug.common.precision). conf/base keeps fp32.
+    precision: Literal["auto", "fp32", "bf16"] = "fp32"
     # Save a resumable checkpoint every this many epochs (and after the last); null or 0 = off.
     # A rerun of a killed training resumes from the latest to the same weights.
     checkpoint_every: Annotated[int, Field(ge=0)] | None = Field(

@@ -195,6 +195,10 @@ class SynthesisParams(Schema):
     # Closed-set UNet training and sampling: auto = bf16 autocast (fp32 weights) where the
     # device runs bf16 natively, else fp32 (genaug.common.precision).
     precision: Literal["auto", "fp32", "bf16"] = "fp32"
+    # The UNet's activations and conv weights in channels_last (training and sampling), and
+    # torch.compile of its forward in training (a compile per training: for long GPU runs).
+    channels_last: bool = False
+    compile: bool = False
     model: ModelParams | None = None  # required for the closed set
     train: TrainParams | None = None  # required for the closed set
     pretrained: PretrainedParams | None = None  # required for a pretrained generator

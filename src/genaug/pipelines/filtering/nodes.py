@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from genaug.common.bundles import Bundle, bundle_digest, subset, validate_bundle
 from genaug.common.device import resolve_device
+from genaug.common.precision import resolve_precision
 from genaug.datasets.checkpoints import CheckpointFolder
 from genaug.fingerprints import depends_on, parameter_view, result_key
 from genaug.models.clip import build_clip, captions, load_clip, state_dict_for_saving
@@ -69,7 +70,8 @@ def train_clip(real_train: Bundle, class_names: list[str], params: FilteringPara
             "pretrained": clip.pretrained.pretrained, "captions": texts}
     store = None if checkpoints is None else checkpoints.training(result_key(train_clip, {
         "params": parameter_view(params, train_clip.depends_on["params"]), "seed": seed,
-        "class_names": names, "data": bundle_digest(real), "device": dev.type}))
+        "class_names": names, "data": bundle_digest(real), "device": dev.type,
+        "precision": resolve_precision(clip.closed_set.train.precision, dev)}))
     model, log = train_closed_set_clip(real["images"], real["labels"], texts, clip, seed, dev,
                                        store)
     return state_dict_for_saving(model), {"kind": "closed_set", "captions": texts, **log}

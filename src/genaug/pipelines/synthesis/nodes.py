@@ -36,8 +36,8 @@ logger = logging.getLogger(__name__)
 
 
 # The parameter keys the generator depends on (rerun fingerprints, checkpoint keys).
-_GENERATOR_KEYS = ("generator", "num_threads", "precision", "model", "train", "pretrained.path",
-                   "pretrained.dtype")
+_GENERATOR_KEYS = ("generator", "num_threads", "precision", "channels_last", "compile", "model",
+                   "train", "pretrained.path", "pretrained.dtype")
 
 
 @depends_on(params=_GENERATOR_KEYS)
@@ -63,7 +63,8 @@ def train_generator(real_train: Bundle, class_names: list[str], params: Synthesi
 
 
 # What the pool's shards depend on (the parts and the pool node read the same keys).
-_POOL_KEYS = ("generator", "num_threads", "precision", "sampling", "pool", "pretrained")
+_POOL_KEYS = ("generator", "num_threads", "precision", "channels_last", "sampling", "pool",
+              "pretrained")
 
 
 class PoolPart:
