@@ -300,3 +300,28 @@ def test_metric_names_and_values_mlflow_accepts() -> None:
     assert loss_curve({LOSS_KEY: torch.tensor([0.5, 0.25])}) == [
         ("generator/loss", 0.5, 1), ("generator/loss", 0.25, 2)]
     assert loss_curve({"meta.config": torch.zeros(1)}) == []  # a pretrained reference
+
+
+def test_an_arm_run_opens_with_its_first_node_and_fails_with_the_pipeline(
+        tmp_path: Path) -> None:
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        client = MlflowClient()
+        experiment = client.create_experiment("arms")
+        mlflow.start_run(experiment_id=experiment)
+        arms = ArmRunsHook()
+        arms.before_pipeline_run()
+        node = Node(lambda x: x, "drop_10.x", "drop_10.y", name="n", namespace="drop_10")
+        arms.before_node_run(node)
+        (child,) = client.search_runs([experiment], f"tags.{PARENT} != ''")
+        assert (child.info.run_name, child.info.status) == ("drop_10", "RUNNING")
+        assert child.data.tags["ablation"] == "threshold"
+        arms.on_pipeline_error()
+    finally:
+        while mlflow.active_run():
+            mlflow.end_run("FAILED")
+        mlflow.set_tracking_uri(previous)
+    child = client.get_run(child.info.run_id)
+    assert child.info.status == "FAILED"
+    assert child.data.tags["mlflow.note.content"] == "The pipeline failed while this arm ran."

@@ -1,11 +1,13 @@
 """Project commands for `kedro`: `run` with one-message input errors, and `plan`.
 
-`kedro run` is Kedro's own command (same options, same behaviour) except for two things: an input
-error (a bad parameter, a missing or corrupt raw file, a saved input that was never produced,
-saved data that does not fit the configuration, an unknown pipeline name) prints one message and
-a hint and exits with status 1, its full traceback written to `logs/last_error.log`
-(`--traceback` shows it on screen instead); and `--pipeline NAME`, deprecated upstream but the
-form the docs use, is passed on as `--pipelines NAME` so it keeps working without a warning.
+`kedro run` is Kedro's own command (same options, same behaviour) except for three things: an
+input error (a bad parameter, a missing or corrupt raw file, a saved input that was never
+produced, saved data that does not fit the configuration, an unknown pipeline name) prints one
+message and a hint and exits with status 1, its full traceback written to `logs/last_error.log`
+(`--traceback` shows it on screen instead); SIGINT (Ctrl-C) or SIGTERM during the run ends its
+MLflow runs as KILLED and exits with status 130 or 143 (`genaug.tracking.interrupts`); and
+`--pipeline NAME`, deprecated upstream but the form the docs use, is passed on as
+`--pipelines NAME` so it keeps working without a warning.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from genaug.common.validation import ParameterError
 from genaug.hooks import fingerprint_path
 from genaug.preflight import MissingInputError
 from genaug.reruns import FingerprintStore, make_plan, output_records
+from genaug.tracking.interrupts import RunInterrupted, end_interrupted_runs
 
 TRACEBACK_LOG = Path("logs") / "last_error.log"
 # The project's datasets that read raw data: their errors name the file and what is wrong.
@@ -104,6 +107,10 @@ def _run(traceback: bool, **options: Any) -> Any:
         options["pipelines"], options["pipeline"] = [options["pipeline"]], None
     try:
         return kedro_run.callback(**options)
+    except RunInterrupted as stop:  # SIGINT/SIGTERM (genaug.tracking.interrupts)
+        end_interrupted_runs()
+        click.echo(f"Stopped: {stop}; MLflow runs ended as KILLED.", err=True)
+        raise click.exceptions.Exit(stop.exit_status) from None
     except Exception as error:
         found = None if traceback else input_error(error)
         if found is None:

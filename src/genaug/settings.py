@@ -8,14 +8,15 @@ from genaug.hooks import (
     StaleOutputsHook,
 )
 from genaug.logs import PlainLogsHook
-from genaug.tracking import ArmRunsHook, ParentRunHook
+from genaug.tracking import ArmRunsHook, InterruptsHook, ParentRunHook
 from genaug.tracking.choices import ResolvedChoicesHook
 
 # PlainLogsHook first: plain console lines off a terminal before anything else logs.
 HOOKS = (PlainLogsHook(), ProjectMlflowStoreHook(), MissingInputsHook(), EffectiveParamsHook(),
          StaleOutputsHook())
-# MLflow (genaug/tracking/): one child run per arm; the generator and verdicts on the parent.
-HOOKS += (ArmRunsHook(), ParentRunHook())
+# MLflow (genaug/tracking/): one child run per arm; the generator and verdicts on the parent;
+# SIGINT/SIGTERM end them KILLED and never cut a save.
+HOOKS += (ArmRunsHook(), ParentRunHook(), InterruptsHook())
 # The run's `auto` choices (device, precision, feature extractor): logged, and tagged in MLflow.
 HOOKS += (ResolvedChoicesHook(),)
 

@@ -124,6 +124,8 @@ class ShardedBundleDataset(AbstractVersionedDataset[Any, dict[str, torch.Tensor]
           versioned: true
     """
 
+    interrupt_safe = True  # staged, then renamed: a signal may cut a save (tracking.interrupts)
+
     def __init__(self, *, filepath: str, version: Version | None = None,
                  metadata: dict[str, Any] | None = None) -> None:
         """Create the dataset at `filepath` (a folder; versions live under it)."""
@@ -244,6 +246,8 @@ class ShardedBundlePart(AbstractDataset[LazyShards, PartReceipt]):
           filepath: data/05_model_input/synthetic_pool
           part: "{part}"
     """
+
+    interrupt_safe = True  # shards and receipt are written atomically
 
     def __init__(self, *, filepath: str, part: str | int,
                  metadata: dict[str, Any] | None = None) -> None:

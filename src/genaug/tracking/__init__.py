@@ -1,7 +1,7 @@
 """MLflow as researchers read it: one child run per arm under the run of each `kedro run`.
 
 kedro-mlflow opens one run per `kedro run` (the parent). `ArmRunsHook` (`hooks.py`) adds, for
-every arm whose metrics were computed in that run, a child run named after the arm (tag
+every arm computed in that run, a child run named after the arm (tag
 `mlflow.parentRunId`), so MLflow's run list, compare view, parallel coordinates and charts put
 arms side by side:
 
@@ -28,12 +28,19 @@ optimiser step), its samples grid and its report: every number of `generator_rep
 FID/IS), the JSON and its figure under `generator/`, each ablation's kept-set fidelity as
 `generator/kept_label_fidelity/<arm>`, and every comparison's verdict as a tag. Children are
 made with `MlflowClient` and explicit run ids: kedro-mlflow's own nested runs never end with
-mlflow 3.17 (docs/tracking.md). An arm is logged when its metrics node finishes, so arms reused
-by `--only-missing-outputs` get no new child, and an arm that reruns gets one in that later
-run's parent. Without an active MLflow run both hooks do nothing.
+mlflow 3.17 (docs/tracking.md). An arm's child run opens when its first node in the run starts
+and ends FINISHED once its metrics node has run and everything is logged (FINISHED with a note
+if the run computed only part of the arm, FAILED with the pipeline). Arms reused by
+`--only-missing-outputs` get no new child, and an arm that reruns gets one in that later run's
+parent. Without an active MLflow run both hooks do nothing.
+
+`InterruptsHook` (`interrupts.py`): SIGINT (Ctrl-C) and SIGTERM end the parent and every open
+child as KILLED, once any save in progress has completed. `runs.py` holds what the two MLflow
+hooks share.
 """
 
 from genaug.tracking.hooks import ArmRunsHook, ParentRunHook
+from genaug.tracking.interrupts import InterruptsHook, RunInterrupted, end_interrupted_runs
 from genaug.tracking.values import (
     flat_params,
     history_metrics,
@@ -49,6 +56,7 @@ from genaug.tracking.values import (
     table_row_metrics,
 )
 
-__all__ = ["ArmRunsHook", "ParentRunHook", "flat_params", "history_metrics", "is_number",
+__all__ = ["ArmRunsHook", "InterruptsHook", "ParentRunHook", "RunInterrupted",
+           "end_interrupted_runs", "flat_params", "history_metrics", "is_number",
            "kept_metrics", "loss_curve", "metric_key", "phases_note", "report_metrics",
            "saved_file", "seed_metrics", "summary_metrics", "table_row_metrics"]

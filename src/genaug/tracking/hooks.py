@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import mlflow
 from kedro.framework.hooks import hook_impl
-from kedro.io import DatasetError
 from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
-from mlflow.entities import Metric, Param, RunStatus
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
+from mlflow.entities import RunStatus
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
 
 from genaug.pipelines.ablations import ABLATION_ARMS, ALL_ARMS
+from genaug.tracking.runs import ParentRun
 from genaug.tracking.values import (
     ARM_BLOCKS,
     GENERATOR,
@@ -27,7 +24,6 @@ from genaug.tracking.values import (
     POOL_GRID,
     REPORT,
     REPORT_GRID,
-    StepMetric,
     ablations_of,
     flat_params,
     grid_of,
@@ -50,64 +46,27 @@ from genaug.tracking.values import (
 logger = logging.getLogger(__name__)
 
 
-class _ParentRun:
-    """The active kedro-mlflow run of a `kedro run`, found when the pipeline starts; without
-    one, the hook does nothing for that pipeline run."""
-
-    def __init__(self) -> None:
-        self._client: MlflowClient | None = None
-        self._parent: str | None = None
-        self._experiment: str | None = None
-
-    def _attach(self) -> None:
-        run = mlflow.active_run()
-        if run is None:
-            self._detach()
-            return
-        self._client = MlflowClient(mlflow.get_tracking_uri())
-        self._parent, self._experiment = run.info.run_id, run.info.experiment_id
-
-    def _detach(self) -> None:
-        self._client = self._parent = self._experiment = None
-
-    def _guard(self, what: str, log: Any, *args: Any) -> None:
-        """Run one logging step; a store or file failure warns instead of stopping the run."""
-        try:
-            log(*args)
-        except (MlflowException, DatasetError, OSError) as exc:
-            logger.warning("MLflow: could not log %s: %s", what, exc, exc_info=True)
-
-    def _log(self, run_id: str, params: Mapping[str, str],
-             metrics: Iterable[StepMetric]) -> None:
-        """Log params and step metrics (MLflow's `log_batch` splits them into requests its
-        store accepts: 100 params, 1000 metrics at most per request)."""
-        assert self._client is not None
-        now = now_ms()
-        entries = [Metric(key, value, now, step) for key, value, step in metrics]
-        items = [Param(key, value) for key, value in sorted(params.items())]
-        self._client.log_batch(run_id, metrics=entries, params=items)
-
-
-class ArmRunsHook(_ParentRun):
+class ArmRunsHook(ParentRun):
     """Log every arm computed in a `kedro run` as a child run of kedro-mlflow's run."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._started: dict[str, int] = {}
-        self._children: dict[str, str] = {}
+        self._children: dict[str, str] = {}  # arm -> child run id
+        self._open: set[str] = set()  # arms whose child run is still RUNNING
         self._logged: dict[str, dict[str, float]] = {}
 
     @hook_impl(trylast=True)  # after kedro-mlflow has started the parent run
     def before_pipeline_run(self) -> None:
         """Remember the parent run; without an active run, stay off for this pipeline run."""
-        self._started, self._children, self._logged = {}, {}, {}
+        self._children, self._open, self._logged = {}, set(), {}
         self._attach()
 
     @hook_impl
     def before_node_run(self, node: Node) -> None:
-        """Note when an arm's first node starts (the child run's start time)."""
-        if self._parent is not None and node.namespace in ALL_ARMS:
-            self._started.setdefault(node.namespace, now_ms())
+        """An arm's first node in this run opens its child run (RUNNING while the arm runs)."""
+        arm = node.namespace
+        if self._parent is not None and arm in ALL_ARMS and arm not in self._children:
+            self._guard(f"arm '{arm}'", self._open_child, arm)
 
     @hook_impl
     def after_node_run(self, node: Node, catalog: Any, inputs: dict[str, Any],
@@ -124,30 +83,57 @@ class ArmRunsHook(_ParentRun):
             if table is not None:
                 self._guard(f"the {ablation} table", self._log_table, ablation, table)
 
-    @hook_impl
+    @hook_impl(tryfirst=True)  # while the parent is still running (kedro-mlflow ends it)
     def after_pipeline_run(self, pipeline: Pipeline, catalog: Any) -> None:
-        """Forget the parent run (`ParentRunHook` logs the run-wide artifacts)."""
+        """End the children of arms whose metrics this run did not compute; forget the parent
+        (`ParentRunHook` logs the run-wide artifacts)."""
+        self._end_open(RunStatus.FINISHED, "Its metrics were not computed in this run.")
         self._detach()
+
+    @hook_impl(tryfirst=True)  # before kedro-mlflow ends the parent FAILED
+    def on_pipeline_error(self) -> None:
+        """The pipeline failed: its arms still running failed with it."""
+        self._end_open(RunStatus.FAILED, "The pipeline failed while this arm ran.")
+        self._detach()
+
+    def _open_child(self, arm: str) -> str:
+        """Create the arm's child run, RUNNING from now until its metrics are logged."""
+        assert self._client is not None and self._experiment is not None
+        tags = {MLFLOW_PARENT_RUN_ID: self._parent, "arm": arm,
+                "ablation": ",".join(ablations_of(arm))}
+        run = self._client.create_run(self._experiment, start_time=now_ms(), tags=tags,
+                                      run_name=arm)
+        self._children[arm] = run.info.run_id
+        self._open.add(arm)
+        return run.info.run_id
+
+    def _end_open(self, status: int, note: str) -> None:
+        """End every child run still open with `status`, saying why on its page."""
+        for arm in sorted(self._open):
+            run_id = self._children[arm]
+            self._guard(f"arm '{arm}'", self._client.set_tag, run_id, MLFLOW_RUN_NOTE, note)
+            self._guard(f"arm '{arm}'", self._client.set_terminated, run_id,
+                        RunStatus.to_string(status), now_ms())
+        self._open.clear()
 
     def _log_arm(self, arm: str, node: Node, catalog: Any, inputs: Mapping[str, Any],
                  metrics: Mapping[str, Any]) -> None:
-        """Create the arm's child run with its tags, params, metrics and artifacts; end it."""
-        assert self._client is not None and self._experiment is not None
+        """Give the arm's child run its tags, params, metrics and artifacts; end it FINISHED
+        (FAILED if logging fails, KILLED if a signal stops it: `interrupts.py`)."""
+        assert self._client is not None
         history = inputs.get(f"{arm}.training_history") or {}
         source = synthetic_source(node)
         blocks = _arm_blocks(arm, source, catalog, inputs)
-        run = self._client.create_run(self._experiment, start_time=self._started.get(arm),
-                                      tags=self._arm_tags(arm, source, blocks, metrics, history),
-                                      run_name=arm)
-        run_id = run.info.run_id
-        self._children[arm] = run_id
-        status = RunStatus.FINISHED
+        run_id = self._children.get(arm) or self._open_child(arm)
+        status = RunStatus.FAILED
         try:
             self._log_arm_content(arm, run_id, blocks, metrics, history, source, catalog)
-        except BaseException:
-            status = RunStatus.FAILED
+            status = RunStatus.FINISHED
+        except KeyboardInterrupt:
+            status = RunStatus.KILLED
             raise
         finally:
+            self._open.discard(arm)
             self._client.set_terminated(run_id, RunStatus.to_string(status), now_ms())
         logger.info("MLflow: arm '%s' logged as child run %s of %s", arm, run_id, self._parent)
 
@@ -169,12 +155,13 @@ class ArmRunsHook(_ParentRun):
     def _log_arm_content(self, arm: str, run_id: str, blocks: Mapping[str, Any],
                          metrics: Mapping[str, Any], history: Mapping[str, Any],
                          source: str | None, catalog: Any) -> None:
-        """The child run's params, metrics and artifacts."""
+        """The child run's tags, params, metrics and artifacts."""
         assert self._client is not None
         summary = summary_metrics(metrics)
         self._log(run_id, flat_params(blocks),
                   [(key, value, 0) for key, value in summary.items()]
-                  + seed_metrics(metrics) + history_metrics(history))
+                  + seed_metrics(metrics) + history_metrics(history),
+                  self._arm_tags(arm, source, blocks, metrics, history))
         self._logged[arm] = dict(summary)
         self._client.log_dict(run_id, dict(metrics), "metrics.json")
         if history:
@@ -193,7 +180,7 @@ class ArmRunsHook(_ParentRun):
         assert self._client is not None
         for row in table.to_dict("records"):
             arm = row.get("arm")
-            if arm not in self._children:
+            if arm not in self._logged:
                 continue  # reused from an earlier run, or not an arm of this run
             logged = self._logged[arm]
             fresh: dict[str, float] = {}
@@ -223,7 +210,7 @@ def _arm_blocks(arm: str, source: str | None, catalog: Any,
     return blocks
 
 
-class ParentRunHook(_ParentRun):
+class ParentRunHook(ParentRun):
     """The generator's loss curve, samples grid and report, the kept-set fidelity and every
     comparison's verdict, on kedro-mlflow's run of the `kedro run`."""
 
