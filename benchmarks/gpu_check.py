@@ -7,10 +7,11 @@
 (b) the gpu preset at reduced steps through the documented user-data path: `--env gpu` with a
     conf/local that points `raw_train`/`raw_test` at a CIFAR-10-shaped image folder (3×32×32,
     10 classes: Fashion-MNIST padded to 32 and repeated to RGB) this script writes;
-(c) throughput per stage (generator training, pool sampling, classifier training) with and
+(c) throughput per stage (generator training, pool sampling, CLIP and classifier training) with and
     without bf16, channels_last and torch.compile, timed on the project's own node functions
     with the preset's model sizes (tiny: conf/test's), after one untimed warm-up call.
-Writes the figures to benchmarks/results/gpu.md (`--out` to choose) and prints a SUMMARY line.
+Writes the figures to benchmarks/results/gpu.md (tiny: gpu_tiny.md; `--out` to choose) and prints
+a SUMMARY line. The tiny run checks that everything runs; its speeds mean nothing for a GPU.
 Without CUDA, `--tiny` is implied and the report says it ran on the CPU.
 """
 
@@ -35,6 +36,7 @@ from _common import RESULTS, in_dir, load_average, scratch_project
 from genaug.config import ValidatingConfigLoader
 from genaug.datasets import IDXImageDataset
 from genaug.models.classifier_training import train_evaluator_network
+from genaug.models.clip_training import train_closed_set_clip
 from genaug.models.diffusion_sampling import PoolSampler
 from genaug.pipelines.synthesis.nodes import train_generator
 from genaug.schemas.base import Schema, deep_merge, parse
@@ -67,8 +69,8 @@ REDUCED = {
                             "evaluator": {"epochs": 1, "batch_size": 16}}},
 }
 # Part (c): optimiser steps (or pool images) per timed call.
-STEPS = {"full": {"classifier": 200, "generator": 200, "sampling": 1000},
-         "tiny": {"classifier": 3, "generator": 3, "sampling": 16}}
+STEPS = {"full": {"classifier": 200, "generator": 200, "sampling": 1000, "clip": 100},
+         "tiny": {"classifier": 3, "generator": 3, "sampling": 16, "clip": 3}}
 CLASSIFIER_VARIANTS = {
     "fp32": {"precision": "fp32", "channels_last": False},
     "bf16": {"precision": "bf16", "channels_last": False},
@@ -164,25 +166,49 @@ def classifier_rates(params: dict[str, Any], device: torch.device, steps: int
     return out
 
 
+GENERATOR_VARIANTS = {
+    "fp32": {"precision": "fp32", "channels_last": False},
+    "bf16": {"precision": "bf16", "channels_last": False},
+    "bf16 + channels_last": {"precision": "bf16", "channels_last": True},
+    "bf16 + channels_last + compile": {"precision": "bf16", "channels_last": True,
+                                       "compile": True},
+}
+
+
 def generator_rates(params: dict[str, Any], device: torch.device, steps: int, images: int
                     ) -> dict[str, float]:
-    """Generator training images/s and pool sampling images/s, fp32 and bf16."""
+    """Generator training images/s and pool sampling images/s per switch setting."""
     n = 4 * params["synthesis"].train.batch_size
     real = {"images": torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8),
             "labels": torch.arange(n) % len(CLASSES)}
     out = {}
-    for precision in ("fp32", "bf16"):
-        p = changed(params["synthesis"], precision=precision, **{"train.steps": steps})
+    for name, switches in GENERATOR_VARIANTS.items():
+        p = changed(params["synthesis"], **switches, **{"train.steps": steps})
         made: dict[str, Any] = {}
 
         def train(p: Schema = p, made: dict[str, Any] = made) -> None:
             made["generator"] = train_generator(real, CLASSES, p, 0, str(device))
 
-        out[f"generator training, {precision}"] = rate(train, steps * p.train.batch_size)
-        per_class = -(-images // len(CLASSES))
-        sampler = PoolSampler(made["generator"], changed(p, **{"pool.shard_size": images}), 0,
-                              CLASSES, (3, 32, 32), per_class, device)
-        out[f"pool sampling, {precision}"] = rate(lambda s=sampler: s.shard(0), images)
+        out[f"generator training, {name}"] = rate(train, steps * p.train.batch_size)
+        if not switches.get("compile"):  # sampling is never compiled
+            sampler = PoolSampler(made["generator"], changed(p, **{"pool.shard_size": images}),
+                                  0, CLASSES, (3, 32, 32), -(-images // len(CLASSES)), device)
+            out[f"pool sampling, {name}"] = rate(lambda s=sampler: s.shard(0), images)
+    return out
+
+
+def clip_rates(params: dict[str, Any], device: torch.device, steps: int) -> dict[str, float]:
+    """Closed-set CLIP training images/s, fp32 and bf16."""
+    clip = params["filtering"].clip
+    n = clip.closed_set.train.batch_size * steps
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8)
+    labels = torch.arange(n) % len(CLASSES)
+    out = {}
+    for precision in ("fp32", "bf16"):
+        cfg = changed(clip, **{"closed_set.train.precision": precision,
+                               "closed_set.train.epochs": 1})
+        train = functools.partial(train_closed_set_clip, images, labels, CLASSES, cfg, 0, device)
+        out[f"CLIP training, {precision}"] = rate(train, n)
     return out
 
 
@@ -208,7 +234,8 @@ def main() -> None:
     """Run (a), (b) and (c); write the report; print the SUMMARY line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (implied without CUDA)")
-    parser.add_argument("--out", type=Path, default=RESULTS / "gpu.md")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="report path (default: results/gpu.md, results/gpu_tiny.md tiny)")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     size = "tiny" if args.tiny or device.type != "cuda" else "full"
@@ -222,10 +249,12 @@ def main() -> None:
     params = parameters(root, "gpu")
     rates = {**classifier_rates(params, device, STEPS[size]["classifier"]),
              **generator_rates(params, device, STEPS[size]["generator"],
-                               STEPS[size]["sampling"])}
+                               STEPS[size]["sampling"]),
+             **clip_rates(params, device, STEPS[size]["clip"])}
     text = report(size, device, seconds, rates, (load_before, load_average()))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    out = args.out or RESULTS / ("gpu.md" if size == "full" else "gpu_tiny.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
     print(text)
 
 

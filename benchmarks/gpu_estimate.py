@@ -6,11 +6,13 @@ from counted work, until `gpu_check.py` measures it on a GPU.
 For each stage's network, built with the preset's sizes by the project's own builders, it
 counts on the CPU (i) the FLOPs of one training step or one forward per image
 (`torch.utils.flop_counter.FlopCounterMode`) and (ii) the bytes autograd saves for the backward
-pass per image under bf16 autocast (`torch.autograd.graph.saved_tensors_hooks`). It multiplies
+pass per image under bf16 autocast (`torch.autograd.graph.saved_tensors_hooks`), or for
+inference the peak of live tensors in a forward (`bench_pretrained_memory.LiveBytes`). It multiplies
 them by the images each stage processes at the preset's settings, and converts FLOPs to time at
-an ASSUMED sustained rate (`--tflops`, default 250 = about a quarter of the H100's 989 TFLOP/s
-dense bf16 peak; small 32×32 networks rarely do better). Memory per stage = weights, gradients
-and optimiser state in fp32 plus the saved activations of one batch. Both are estimates: kernel
+an ASSUMED sustained rate (`--tflops`, default 150 = about 15 % of the H100's 989 TFLOP/s dense
+bf16 peak: small 32×32 networks at batch 128 use a GPU poorly, and this guess is deliberately
+modest). Memory per stage = weights, gradients
+and optimiser state in fp32 plus the activations of one batch. Both are estimates: kernel
 launch overheads, data movement, cuDNN workspaces and the allocator are not in them.
 """
 
@@ -25,6 +27,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from _common import scratch_project, write_result
+from bench_pretrained_memory import LiveBytes
 from genaug.models.classifiers import build_classifier
 from genaug.models.clip import build_clip, build_tokenizer, captions, closed_set_preprocess
 from genaug.models.diffusion import build_unet
@@ -35,7 +38,13 @@ GIB = 2.0**30
 
 
 def counted(step: Callable[[], torch.Tensor], backward: bool) -> tuple[float, float]:
-    """(FLOPs, bytes saved for backward) of one probe step, per image."""
+    """(FLOPs, activation bytes) of one probe step, per image: for a training step the bytes
+    saved for backward, for inference the peak of live tensors in a no-grad forward."""
+    if not backward:
+        with FlopCounterMode(display=False) as flops, torch.no_grad(), LiveBytes() as live, \
+                torch.autocast("cpu", dtype=torch.bfloat16):
+            step()
+        return flops.get_total_flops() / PROBE, live.peak / PROBE
     saved = [0]
 
     def pack(tensor: torch.Tensor) -> torch.Tensor:
@@ -45,15 +54,14 @@ def counted(step: Callable[[], torch.Tensor], backward: bool) -> tuple[float, fl
     with FlopCounterMode(display=False) as flops, \
             torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
             torch.autocast("cpu", dtype=torch.bfloat16):
-        loss = step()
-        if backward:
-            loss.backward()
+        step().backward()
     return flops.get_total_flops() / PROBE, saved[0] / PROBE
 
 
-def state_bytes(model: torch.nn.Module, optimizer_slots: int) -> float:
-    """fp32 weights, gradients and `optimizer_slots` optimiser tensors per parameter."""
-    return sum(p.numel() for p in model.parameters()) * 4 * (2 + optimizer_slots)
+def state_bytes(model: torch.nn.Module, optimizer_slots: int, training: bool) -> float:
+    """fp32 weights, plus in training their gradients and `optimizer_slots` optimiser tensors."""
+    copies = 2 + optimizer_slots if training else 1
+    return sum(p.numel() for p in model.parameters()) * 4 * copies
 
 
 def stages(params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -111,15 +119,15 @@ def stages(params: dict[str, Any]) -> list[dict[str, Any]]:
 def main() -> None:
     """Count, estimate, write results/gpu_estimate.md and print its SUMMARY line."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tflops", type=float, default=250.0,
-                        help="assumed sustained bf16 TFLOP/s (default: 250 on an H100)")
+    parser.add_argument("--tflops", type=float, default=150.0,
+                        help="assumed sustained bf16 TFLOP/s (default: 150 on an H100)")
     args = parser.parse_args()
     params = parameters(scratch_project("gpu-estimate"), "gpu")
     rows, total = [], 0.0
     for s in stages(params):
         flops, saved = counted(s["step"], s["backward"])
         seconds = flops * s["images"] / (args.tflops * 1e12)
-        memory = (state_bytes(s["model"], s["slots"]) + saved * s["batch"]) / GIB
+        memory = (state_bytes(s["model"], s["slots"], s["backward"]) + saved * s["batch"]) / GIB
         total += seconds
         rows.append(f"| {s['stage']} | {s['images'] / 1e6:.2f} M | {flops / 1e9:.2f} | "
                     f"{seconds / 60:.1f} | {memory:.1f} |")

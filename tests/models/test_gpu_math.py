@@ -91,10 +91,10 @@ def test_a_channels_last_generator_trains_like_a_contiguous_one_and_packs() -> N
     synthesis = _test_params()["synthesis"]
     images, labels = _real()
     packed = {flag: train_closed_set(images, labels, ["a", "b", "c", "d"],
-                                     _with(synthesis, channels_last=flag), 0,
+                                     _with(synthesis, channels_last=flag, precision="fp32"), 0,
                                      torch.device("cpu")) for flag in (False, True)}
     assert packed[False].keys() == packed[True].keys()
     for name, value in packed[False].items():  # other conv kernels: rounding, through AdamW
-        torch.testing.assert_close(packed[True][name], value, rtol=1e-2, atol=1e-3)
+        torch.testing.assert_close(packed[True][name], value, rtol=1e-3, atol=1e-4)
     unet, _ = unpack_unet(packed[True])
     assert all(p.is_contiguous() for p in unet.parameters())
