@@ -11,8 +11,7 @@ from kedro.config import OmegaConfigLoader
 from genaug.pipelines.ablations import ABLATION_ARMS, ALL_ARMS, REAL_CURVE_ARMS
 from genaug.schemas.project import ARM_STAGES, validate_parameters
 from genaug.settings import CONFIG_LOADER_ARGS
-
-from .conftest import REPO
+from tests.support import REPO
 
 
 @pytest.mark.parametrize("env", ["base", "test", "gpu"])

@@ -6,7 +6,7 @@ import ast
 
 import yaml
 
-from .conftest import REPO
+from tests.support import REPO
 
 SOURCES = sorted((REPO / "src").rglob("*.py"))
 UNSAFE_TYPES = ("pickle", "joblib", "cloudpickle", "dill")

@@ -21,9 +21,10 @@ from genaug.models.diffusion_sampling import PoolSampler
 from genaug.models.diffusion_training import train_closed_set
 from genaug.schemas.base import deep_merge, parse
 from genaug.schemas.synthesis import SynthesisParams
+from tests.support import REPO
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
-OLD_CHECKPOINT = Path(__file__).resolve().parent / "data" / "ddpm_epsilon_v1.safetensors"
+CONF = REPO / "conf"
+OLD_CHECKPOINT = REPO / "tests" / "models" / "data" / "ddpm_epsilon_v1.safetensors"
 CPU = torch.device("cpu")
 PATHS = [("epsilon", None, "dpmsolver++"), ("epsilon", 5.0, "ddim"),
          ("v_prediction", 5.0, "dpmsolver++"), ("v_prediction", None, "ddpm"),

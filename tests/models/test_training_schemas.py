@@ -13,7 +13,7 @@ from genaug.common.validation import ParameterError
 from genaug.schemas.base import deep_merge, parse
 from genaug.schemas.evaluation import EvaluationParams
 from genaug.schemas.training import TrainingParams
-from tests.pipelines.training.helpers import REPO, conf_params
+from tests.support import REPO, conf_params
 
 
 def _yaml(env: str, stage: str) -> dict[str, Any]:

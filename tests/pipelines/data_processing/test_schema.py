@@ -11,8 +11,7 @@ from kedro.config import OmegaConfigLoader
 from genaug.common.validation import ParameterError
 from genaug.schemas.base import parse
 from genaug.schemas.data_processing import DataProcessingParams
-
-from ...conftest import REPO
+from tests.support import REPO
 
 NAMES = [f"c{i}" for i in range(5)]
 

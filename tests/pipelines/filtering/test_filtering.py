@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import socket
-from pathlib import Path
 
 import open_clip
 import pytest
@@ -31,8 +30,8 @@ from genaug.pipelines.filtering.nodes import (
 )
 from genaug.schemas.base import deep_merge, parse
 from genaug.schemas.filtering import FilteringParams, FilterParams
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[3]
 NAMES = ["T-shirt/top", "Trouser", "Sneaker"]
 
 

@@ -10,8 +10,7 @@ import yaml
 from genaug.common.validation import ParameterError
 from genaug.schemas.base import parse
 from genaug.schemas.reporting import ReportingParams
-
-from ...conftest import REPO
+from tests.support import REPO
 
 BLOCK = yaml.safe_load((REPO / "conf/base/parameters_reporting.yml").read_text())["reporting"]
 

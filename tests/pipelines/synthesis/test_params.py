@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any, get_args
 
 import pytest
@@ -14,8 +13,9 @@ from genaug.models import diffusion as D
 from genaug.models.diffusion_sampling import DTYPES
 from genaug.schemas.base import deep_merge, parse
 from genaug.schemas.synthesis import PretrainedDtype, SchedulerName, SynthesisParams
+from tests.support import REPO
 
-CONF = Path(__file__).resolve().parents[3] / "conf"
+CONF = REPO / "conf"
 
 
 def _block(path: str) -> dict[str, Any]:

@@ -15,7 +15,8 @@ import torch
 from genaug.datasets.sharded_bundle import LazyShards, ShardedBundleDataset
 from genaug.models import diffusion as D
 from genaug.pipelines.synthesis import nodes as N
-from tests.pipelines.synthesis.test_nodes import NAMES, _params
+from tests.support import SYNTHESIS_CLASSES as NAMES
+from tests.support import synthesis_params
 
 transformers = pytest.importorskip("transformers")
 
@@ -90,7 +91,7 @@ def test_pretrained_pipeline_makes_dataset_shaped_pool(tmp_path, tiny_sd):
     gen = torch.Generator().manual_seed(1)
     real = {"images": torch.randint(0, 256, (8, 1, 28, 28), generator=gen, dtype=torch.uint8),
             "labels": torch.arange(4).repeat_interleave(2)}
-    params = _params(**{"generator.kind": "pretrained", "pretrained.path": str(tiny_sd),
+    params = synthesis_params(**{"generator.kind": "pretrained", "pretrained.path": str(tiny_sd),
                         "pretrained.guidance_scale": 3.0, "sampling.steps": 2,
                         "sampling.batch_size": 4, "pool.per_class": 1, "pool.shard_size": 4})
     ref = N.train_generator(real, NAMES, params, 7, "cpu")
