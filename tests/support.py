@@ -21,6 +21,7 @@ from nbclient import NotebookClient
 from genaug.common.validation import ParameterError
 from genaug.schemas.base import deep_merge, parse
 from genaug.schemas.evaluation import EvaluationParams
+from genaug.schemas.filtering import FilteringParams, FilterParams
 from genaug.schemas.synthesis import SynthesisParams
 from genaug.schemas.training import TrainingParams
 
@@ -121,6 +122,19 @@ def training_params(overrides: dict[str, Any] | None = None) -> TrainingParams:
 def evaluation_params(overrides: dict[str, Any] | None = None) -> EvaluationParams:
     """The conf/test evaluation block with an arm's overrides, as the hook hands it to nodes."""
     return EvaluationParams.model_validate(deep_merge(conf_params("evaluation"), overrides))
+
+
+def filtering_params(overrides: dict[str, Any] | None = None) -> FilteringParams:
+    """conf/test's shared `filtering` block with `overrides` deep-merged in, validated (errors
+    name the dotted key)."""
+    return parse(FilteringParams, deep_merge(conf_params("filtering"), overrides), "filtering")
+
+
+def filter_params(overrides: dict[str, Any] | None = None) -> FilterParams:
+    """conf/test's per-arm `filter` default with an arm's `overrides` deep-merged in,
+    validated."""
+    block = conf_parameters("filtering")["filter"]
+    return parse(FilterParams, deep_merge(block, overrides), "filter")
 
 
 # Class names and a tiny closed-set synthesis block (a few steps, 8/16 channels) for the

@@ -16,7 +16,6 @@ from genaug.pipelines.ablations import (
     create_pipelines,
 )
 from genaug.pipelines.arms import arm_pipeline
-from genaug.schemas.base import deep_merge
 
 
 def _scale(real_train: list[int], params: dict, seed: int) -> list[float]:
@@ -79,10 +78,3 @@ def test_shared_stages_are_grouped_without_renaming_datasets() -> None:
     outputs = everything.all_outputs()
     assert {"real_train", "generator", "synthetic_pool", "synthetic_scores",
             "evaluator"} <= outputs
-
-
-def test_deep_merge_is_deep_and_does_not_mutate() -> None:
-    defaults = {"a": 1, "b": {"c": 2, "d": 3}}
-    merged = deep_merge(defaults, {"b": {"c": 5}, "e": 6})
-    assert merged == {"a": 1, "b": {"c": 5, "d": 3}, "e": 6}
-    assert defaults == {"a": 1, "b": {"c": 2, "d": 3}}

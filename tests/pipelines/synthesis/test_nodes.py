@@ -116,38 +116,6 @@ def test_version_without_manifest_is_not_loaded(tmp_path):
         _dataset(tmp_path).load()
 
 
-@pytest.mark.parametrize(
-    ("changes", "key"),
-    [
-        ({"sampling.scheduler": "euler_magic"}, "synthesis.sampling.scheduler"),
-        ({"pool.per_class": 0}, "synthesis.pool.per_class"),
-        ({"pool.per_class": 2.5}, "synthesis.pool.per_class"),
-        ({"pool.per_class": "ten"}, "synthesis.pool.per_class"),
-        ({"pool.multiple_of_real": -1}, "synthesis.pool.multiple_of_real"),
-        ({"pool.shard_size": 0}, "synthesis.pool.shard_size"),
-        ({"generator.kind": "gan"}, "synthesis.generator.kind"),
-        ({"model.norm_num_groups": 3}, "synthesis.model.norm_num_groups"),
-        ({"model.sample_size": 27}, "synthesis.model.sample_size"),
-        ({"generator.kind": "pretrained", "pretrained.path": "/nonexistent/model"},
-         "synthesis.pretrained.path"),
-    ],
-)
-def test_bad_parameters_raise_before_training(changes, key):
-    """Bad parameters raise ParameterError naming `synthesis.<key>` (before any training)."""
-    with pytest.raises(ParameterError) as err:
-        synthesis_params(**changes)
-    assert err.value.parameter == key
-    assert key in str(err.value)
-
-
-def test_prompt_template_without_class_is_rejected(tmp_path):
-    """A prompt template lacking `{class}` names synthesis.pretrained.prompt_template."""
-    (tmp_path / "model_index.json").write_text("{}")
-    with pytest.raises(ParameterError, match=r"synthesis\.pretrained\.prompt_template"):
-        synthesis_params(**{"generator.kind": "pretrained", "pretrained.path": str(tmp_path),
-                   "pretrained.prompt_template": "a photo"})
-
-
 def test_pool_rejects_generator_of_other_kind(real_train, generator, tmp_path):
     """Sampling a closed-set generator with kind=pretrained fails naming the parameter."""
     (tmp_path / "model_index.json").write_text("{}")
