@@ -1,4 +1,5 @@
-"""Synthesis nodes: pool shape/balance, bit-identical resume, pretrained path, bad params."""
+"""Synthesis nodes: pool shape/balance, bit-identical resume, pretrained path, a generator of
+another kind refused."""
 
 from __future__ import annotations
 
