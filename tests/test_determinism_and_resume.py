@@ -1,4 +1,4 @@
-"""Robustness: identical results from identical runs, and a killed pool generation resumes."""
+"""Identical results from identical runs, and a killed pool generation resumes to the same pool."""
 
 from __future__ import annotations
 
