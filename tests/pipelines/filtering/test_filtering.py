@@ -134,13 +134,27 @@ def test_misaligned_scores_raise(make_bundle) -> None:
         filter_pool(pool, {**good, "pixel_sums": sums.flip(0)}, NAMES, filter_params())
 
 
-def test_grid_is_a_figure(make_bundle) -> None:
-    """The grid node returns a matplotlib figure (one row per class)."""
+def test_grid_shows_each_classs_best_kept_and_worst_dropped_images(make_bundle) -> None:
+    """Row per class: the highest-scored kept images (best first), the class's counts, the
+    lowest-scored dropped ones (worst first), each titled with its score."""
     pool = make_bundle(per_class=5, num_classes=3, shape=(3, 32, 32))
-    fig = plot_filter_grid(pool, _fake_scores(pool["labels"]), NAMES,
-                           filter_params({"drop_fraction": 0.4}))
-    assert isinstance(fig, Figure)
-    assert len(fig.axes) == 3 * (2 * filter_params().grid.images_per_class + 1)
+    scores = torch.randperm(15, generator=torch.Generator().manual_seed(2)).float() / 15
+    params = filter_params({"drop_fraction": 0.4})  # per class: 3 kept, 2 dropped
+    fig = plot_filter_grid(pool, {"scores": scores, "labels": pool["labels"]}, NAMES, params)
+    side = params.grid.images_per_class
+    assert len(fig.axes) == 3 * (2 * side + 1)
+    keep = select_kept(scores, pool["labels"], 3, 0.4, "per_class")
+    for c, name in enumerate(NAMES):
+        row = fig.axes[c * (2 * side + 1):(c + 1) * (2 * side + 1)]
+        kept = torch.nonzero((pool["labels"] == c) & keep).flatten()
+        dropped = torch.nonzero((pool["labels"] == c) & ~keep).flatten()
+        best = kept[scores[kept].argsort(descending=True)][:side].tolist()
+        worst = dropped[scores[dropped].argsort()][:side].tolist()
+        for ax, index in zip(row[:side] + row[side + 1:], best + worst, strict=True):
+            assert ax.get_title() == f"{float(scores[index]):.3f}"
+            shown = ax.images[0].get_array()
+            assert (shown == pool["images"][index].permute(1, 2, 0).numpy()).all()
+        assert row[side].texts[0].get_text() == f"{name}\nkept 3\ndropped 2"
 
 
 # ----------------------------------------------------------------------------- CLIP
