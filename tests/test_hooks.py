@@ -95,7 +95,9 @@ def test_every_arms_typed_blocks_are_logged_key_by_key(tracking_store: Path) -> 
     lrs = {f"arm_{i}": 0.001 * (i + 1) for i in range(8)}
     blocks = {f"params:{arm}.training": training_params({"lr": lr}) for arm, lr in lrs.items()}
     pipeline, catalog = _reads({**blocks, "params:seed": 3, "real_train": [1, 2]})
-    with mlflow.start_run() as run:
+    # An experiment of this store: an earlier Kedro run in the process leaves its own active.
+    experiment = MlflowClient().create_experiment("effective-params")
+    with mlflow.start_run(experiment_id=experiment) as run:
         EffectiveParamsHook().before_pipeline_run(pipeline, catalog)
     logged = MlflowClient().get_run(run.info.run_id).data.params
     keys_per_block = {key for key in logged if key.startswith("arm_0.training.")}
