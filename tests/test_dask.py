@@ -43,8 +43,7 @@ from genaug.runner import (
     InMemoryTransferError,
     local_cluster,
 )
-
-from .conftest import KedroProject, make_project
+from tests.support import KedroProject, make_project
 
 THREADS = 2  # torch threads of every run here (sequential in this process, every Dask task)
 ABLATIONS = ("ablation_threshold", "ablation_training")

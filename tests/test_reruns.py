@@ -19,8 +19,7 @@ from genaug.pipelines.ablations import REAL_CURVE_ARMS, create_pipelines
 from genaug.pipelines.synthesis.pipeline import POOL_PARTS
 from genaug.pipelines.training.pipeline import SEED_SLOTS
 from genaug.reruns import FingerprintStore
-
-from .conftest import KedroProject, make_project
+from tests.support import KedroProject, make_project
 
 ARMS = ("drop_10", "drop_20", "drop_30")
 TRAIN = (*(f"train_classifier_seeds_{slot}" for slot in range(SEED_SLOTS)), "combine_seeds")

@@ -23,8 +23,7 @@ from genaug.reruns import output_records
 from tests.models.test_training_state import KillAfter, Killed
 from tests.pipelines.filtering.test_filtering import _conf, _filtering
 from tests.pipelines.synthesis.test_nodes import NAMES, _params
-
-from .conftest import make_project
+from tests.support import make_project
 
 
 class KillingFolder(CheckpointFolder):

@@ -35,8 +35,7 @@ from genaug.tracking import (
     report_metrics,
     table_row_metrics,
 )
-
-from .conftest import KedroProject, make_project
+from tests.support import KedroProject, make_project
 
 SEEDS = [0, 1]
 RUN_PARAMS = {"training": {"seeds": SEEDS}}
