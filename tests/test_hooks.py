@@ -18,8 +18,14 @@ from kedro_datasets.json import JSONDataset
 from mlflow.tracking import MlflowClient
 
 from genaug import hooks
-from genaug.hooks import EffectiveParamsHook, MissingInputsHook, ProjectMlflowStoreHook
+from genaug.hooks import (
+    EffectiveParamsHook,
+    MissingInputsHook,
+    ProjectMlflowStoreHook,
+    StaleOutputsHook,
+)
 from genaug.preflight import MissingInputError
+from genaug.reruns import FingerprintStore
 from genaug.settings import CONFIG_LOADER_ARGS
 from tests.support import REPO, training_params
 
@@ -163,3 +169,36 @@ def test_only_missing_outputs_skips_unchanged_and_reruns_changed(kedro_project) 
                       only_missing_outputs=True)
     assert _versions(kedro_project, "03_primary/real_train.safetensors") == 2
     assert kedro_project.load("real_train")["labels"].numel() == 5 * 4
+
+
+def _make_one() -> int:
+    return 1
+
+
+def _run_started(tmp_path: Path) -> tuple[StaleOutputsHook, FingerprintStore, Node, DataCatalog]:
+    """A StaleOutputsHook at the start of a run of one node that saves `out` (a JSON file)."""
+    hook = StaleOutputsHook()
+    context = SimpleNamespace(config_loader={"globals": {"data_root": "data"}},
+                              project_path=tmp_path)
+    hook.after_context_created(context=context)
+    node = Node(_make_one, None, "out", name="make")
+    catalog = DataCatalog({"out": JSONDataset(filepath=str(tmp_path / "out.json"))})
+    hook.before_pipeline_run(run_params={}, pipeline=Pipeline([node]), catalog=catalog)
+    return hook, FingerprintStore(hooks.fingerprint_path(context)), node, catalog
+
+
+def test_an_outputs_fingerprint_is_stored_only_once_it_is_saved(tmp_path) -> None:
+    """Kedro's runners call after_node_run before saving: a save cut short stores nothing."""
+    hook, store, node, catalog = _run_started(tmp_path)
+    hook.after_node_run(node=node, catalog=catalog)
+    assert "out" not in store.read()  # the save has not happened (or was interrupted)
+    hook.after_dataset_saved(dataset_name="out")
+    assert "out" in store.read()
+
+
+def test_outputs_saved_by_workers_are_stored_when_the_next_node_starts(tmp_path) -> None:
+    """The Dask runner calls after_node_run once its worker saved: the next node flushes."""
+    hook, store, node, catalog = _run_started(tmp_path)
+    hook.after_node_run(node=node, catalog=catalog)
+    hook.before_node_run()
+    assert "out" in store.read()

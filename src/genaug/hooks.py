@@ -115,14 +115,16 @@ class StaleOutputsHook:
     this hook computes every output's record and fingerprint (`genaug.reruns`: the parameter
     keys its node reads, the code it runs, library versions, upstream fingerprints), logs the
     plan (nodes to run with reasons, saved versions reused) and marks stale outputs missing.
-    After each node it stores the fingerprints of what was saved. Seed stores are reused only
-    by `--only-missing-outputs` runs: any other run reads them as empty and trains every seed.
+    It stores an output's fingerprint once the output is saved, never before. Seed stores are
+    reused only by `--only-missing-outputs` runs: any other run reads them as empty and trains
+    every seed.
     """
 
     def __init__(self) -> None:
         self._store: FingerprintStore | None = None
         self._current: dict[str, dict[str, Any]] = {}
         self._stored: dict[str, dict[str, Any]] = {}
+        self._pending: dict[str, dict[str, Any]] = {}  # records of outputs not yet saved
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
@@ -135,6 +137,7 @@ class StaleOutputsHook:
         """Fingerprint every output; with --only-missing-outputs, log the plan, mark stale."""
         self._stored = self._store.read() if self._store else {}
         self._current = output_records(pipeline, catalog, self._stored)
+        self._pending = {}
         if not run_params.get("only_missing_outputs"):
             for name in pipeline.inputs():
                 dataset = catalog.get(name)
@@ -148,9 +151,39 @@ class StaleOutputsHook:
 
     @hook_impl
     def after_node_run(self, node: Node, catalog: Any) -> None:
-        """Remember the record each saved output was made with."""
-        saved = [name for name in node.outputs if name in self._current and name in catalog
-                 and not isinstance(catalog.get(name), MemoryDataset)]
-        if saved and self._store is not None:
-            self._stored.update({name: self._current[name] for name in saved})
+        """Hold the records of the node's saved outputs until their saves are known done.
+
+        Kedro's own runners call this *before* saving the outputs, so a record written here
+        could outlive a save cut short and make `--only-missing-outputs` reuse an older
+        version; the project's Dask runner calls it after its workers saved them.
+        """
+        self._pending.update({name: self._current[name] for name in node.outputs
+                              if name in self._current and name in catalog
+                              and not isinstance(catalog.get(name), MemoryDataset)})
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str) -> None:
+        """An output is saved in this process (Kedro's runners): store its record now."""
+        if dataset_name in self._pending:
+            self._record({dataset_name: self._pending.pop(dataset_name)})
+
+    @hook_impl
+    def before_node_run(self) -> None:
+        """Records still held were saved elsewhere before their node ended (Dask workers)."""
+        self._flush()
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        """The run ended normally: every held record's output was saved."""
+        self._flush()
+
+    def _flush(self) -> None:
+        """Store every held record."""
+        pending, self._pending = self._pending, {}
+        self._record(pending)
+
+    def _record(self, records: dict[str, dict[str, Any]]) -> None:
+        """Store the records with the ones already stored."""
+        if records and self._store is not None:
+            self._stored.update(records)
             self._store.write(self._stored)
