@@ -71,7 +71,8 @@ REDUCED = {
 # Part (c): optimiser steps (or pool images) per timed call.
 STEPS = {"full": {"classifier": 200, "generator": 200, "sampling": 1000, "clip": 100},
          "tiny": {"classifier": 3, "generator": 3, "sampling": 16, "clip": 3}}
-CLASSIFIER_VARIANTS = {
+# The switch settings timed for the classifier and the generator (same keys in both blocks).
+VARIANTS = {
     "fp32": {"precision": "fp32", "channels_last": False},
     "bf16": {"precision": "bf16", "channels_last": False},
     "bf16 + channels_last": {"precision": "bf16", "channels_last": True},
@@ -158,21 +159,12 @@ def classifier_rates(params: dict[str, Any], device: torch.device, steps: int
     images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8)
     labels = torch.arange(n) % len(CLASSES)
     out = {}
-    for name, switches in CLASSIFIER_VARIANTS.items():
+    for name, switches in VARIANTS.items():
         p = changed(base, epochs=1, **switches)
         train = functools.partial(train_evaluator_network, p, images, labels, len(CLASSES), 0,
                                   device)
         out[f"classifier training, {name}"] = rate(train, n)
     return out
-
-
-GENERATOR_VARIANTS = {
-    "fp32": {"precision": "fp32", "channels_last": False},
-    "bf16": {"precision": "bf16", "channels_last": False},
-    "bf16 + channels_last": {"precision": "bf16", "channels_last": True},
-    "bf16 + channels_last + compile": {"precision": "bf16", "channels_last": True,
-                                       "compile": True},
-}
 
 
 def generator_rates(params: dict[str, Any], device: torch.device, steps: int, images: int
@@ -182,7 +174,7 @@ def generator_rates(params: dict[str, Any], device: torch.device, steps: int, im
     real = {"images": torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8),
             "labels": torch.arange(n) % len(CLASSES)}
     out = {}
-    for name, switches in GENERATOR_VARIANTS.items():
+    for name, switches in VARIANTS.items():
         p = changed(params["synthesis"], **switches, **{"train.steps": steps})
         made: dict[str, Any] = {}
 
