@@ -4,6 +4,7 @@ files checked before the first node, and the run's `auto` choices recorded."""
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -73,10 +74,13 @@ def test_missing_inception_weights_fail_when_parameters_are_read(tmp_path: Path)
 
 
 def test_raw_images_of_another_shape_fail_before_the_first_node(kedro_project) -> None:
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     with pytest.raises(ParameterError, match=r"data_processing\.image_shape.*raw_t"):
         kedro_project.run("data_processing",
                           params={"data_processing": {"image_shape": [1, 32, 32]}})
     assert not any((kedro_project.data / "03_primary").glob("*/*"))
+    # the run stopped before the interrupt handlers were installed: none is left behind
+    assert {s: signal.getsignal(s) for s in handlers} == handlers
 
 
 def test_a_missing_raw_file_fails_before_the_first_node_naming_it(kedro_project) -> None:

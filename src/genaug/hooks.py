@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 FINGERPRINTS = Path("09_tracking") / "output_fingerprints.json"
 DEFAULT_DATA_ROOT = "data"
 _SQLITE = "sqlite:///"
+DASK_RUNNER = "DaskRunner"  # genaug.runner.DaskRunner: its workers save before after_node_run
 
 
 def data_root(context: Any) -> Path:
@@ -125,6 +126,7 @@ class StaleOutputsHook:
         self._current: dict[str, dict[str, Any]] = {}
         self._stored: dict[str, dict[str, Any]] = {}
         self._pending: dict[str, dict[str, Any]] = {}  # records of outputs not yet saved
+        self._saved_first = False  # whether the runner saves outputs before after_node_run
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
@@ -138,6 +140,8 @@ class StaleOutputsHook:
         self._stored = self._store.read() if self._store else {}
         self._current = output_records(pipeline, catalog, self._stored)
         self._pending = {}
+        # Kedro names the runner in run_params (its class name, or the instance's repr).
+        self._saved_first = DASK_RUNNER in str(run_params.get("runner", ""))
         if not run_params.get("only_missing_outputs"):
             for name in pipeline.inputs():
                 dataset = catalog.get(name)
@@ -151,36 +155,26 @@ class StaleOutputsHook:
 
     @hook_impl
     def after_node_run(self, node: Node, catalog: Any) -> None:
-        """Hold the records of the node's saved outputs until their saves are known done.
+        """Store the records of the node's saved outputs once their saves are known done.
 
-        Kedro's own runners call this *before* saving the outputs, so a record written here
-        could outlive a save cut short and make `--only-missing-outputs` reuse an older
-        version; the project's Dask runner calls it after its workers saved them.
+        Kedro's own runners call this *before* saving the outputs, so their records wait for
+        `after_dataset_saved` (a save cut short must not leave a record that makes
+        `--only-missing-outputs` reuse an older version); the project's Dask runner calls it
+        after its workers saved them, so they are stored now.
         """
-        self._pending.update({name: self._current[name] for name in node.outputs
-                              if name in self._current and name in catalog
-                              and not isinstance(catalog.get(name), MemoryDataset)})
+        records = {name: self._current[name] for name in node.outputs
+                   if name in self._current and name in catalog
+                   and not isinstance(catalog.get(name), MemoryDataset)}
+        if self._saved_first:
+            self._record(records)
+        else:
+            self._pending.update(records)
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str) -> None:
-        """An output is saved in this process (Kedro's runners): store its record now."""
+        """An output is saved (Kedro's runners): store its record now."""
         if dataset_name in self._pending:
             self._record({dataset_name: self._pending.pop(dataset_name)})
-
-    @hook_impl
-    def before_node_run(self) -> None:
-        """Records still held were saved elsewhere before their node ended (Dask workers)."""
-        self._flush()
-
-    @hook_impl
-    def after_pipeline_run(self) -> None:
-        """The run ended normally: every held record's output was saved."""
-        self._flush()
-
-    def _flush(self) -> None:
-        """Store every held record."""
-        pending, self._pending = self._pending, {}
-        self._record(pending)
 
     def _record(self, records: dict[str, dict[str, Any]]) -> None:
         """Store the records with the ones already stored."""

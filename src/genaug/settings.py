@@ -12,11 +12,13 @@ from genaug.tracking import ArmRunsHook, InterruptsHook, ParentRunHook
 from genaug.tracking.choices import ResolvedChoicesHook
 
 # PlainLogsHook first: plain console lines off a terminal before anything else logs.
-HOOKS = (PlainLogsHook(), ProjectMlflowStoreHook(), MissingInputsHook(), EffectiveParamsHook(),
-         StaleOutputsHook())
-# MLflow (genaug/tracking/): one child run per arm; the generator and verdicts on the parent;
-# SIGINT/SIGTERM end them KILLED and never cut a save.
-HOOKS += (ArmRunsHook(), ParentRunHook(), InterruptsHook())
+# InterruptsHook (SIGINT/SIGTERM end the MLflow runs KILLED and never cut a save) is registered
+# before MissingInputsHook: both run first, the later registered first, so a run that fails its
+# checks never installs the signal handlers.
+HOOKS = (PlainLogsHook(), ProjectMlflowStoreHook(), InterruptsHook(), MissingInputsHook(),
+         EffectiveParamsHook(), StaleOutputsHook())
+# MLflow (genaug/tracking/): one child run per arm; the generator and verdicts on the parent.
+HOOKS += (ArmRunsHook(), ParentRunHook())
 # The run's `auto` choices (device, precision, feature extractor): logged, and tagged in MLflow.
 HOOKS += (ResolvedChoicesHook(),)
 

@@ -159,8 +159,10 @@ class InterruptsHook:
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow decides to reuse an active run
     def after_context_created(self) -> None:
-        """End the runs of a pipeline interrupted earlier in this process (a notebook)."""
+        """End the runs of a pipeline interrupted earlier in this process (a notebook), and
+        give back handlers a run that failed before its first node left installed."""
         end_interrupted_runs()
+        _restore_handlers()
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow starts the parent run
     def before_pipeline_run(self, catalog: Any) -> None:
