@@ -172,6 +172,16 @@ def synthesis_params(**changes: Any) -> SynthesisParams:
 
 # ----------------------------------------------------------------------------- image bundles
 
+def bar_images(n: int, k: int, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """n uint8 1×size×size images of k classes, class y a vertical bar at columns 4y..4y+3
+    (structure a generator learns in a few steps), and their labels."""
+    labels = torch.arange(n) % k
+    images = torch.zeros(n, 1, size, size, dtype=torch.uint8)
+    for i, y in enumerate(labels.tolist()):
+        images[i, 0, :, 4 * y:4 * y + 4] = 255
+    return images, labels
+
+
 
 def patterns(per_class: int = 20, num_classes: int = 4, shape: tuple[int, int, int] = (1, 16, 16),
              seed: int = 0, noise: float = 40.0) -> dict[str, torch.Tensor]:

@@ -12,6 +12,7 @@ from genaug.common.bundles import to_float
 from genaug.models import diffusion as D
 from genaug.models import diffusion_pretrained as P
 from genaug.models.diffusion_objectives import DDPMObjective
+from tests.support import bar_images
 
 
 def _tiny_unet(num_classes: int = 3) -> D.UNet2DModel:
@@ -19,21 +20,14 @@ def _tiny_unet(num_classes: int = 3) -> D.UNet2DModel:
     return D.build_unet(num_classes, 1, 16, [8, 16], 1, 4)
 
 
-def _structured_images(n: int, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class-dependent bars (learnable structure) as float images in [-1, 1]."""
-    labels = torch.arange(n) % num_classes
-    images = torch.zeros(n, 1, 16, 16, dtype=torch.uint8)
-    for i, y in enumerate(labels.tolist()):
-        images[i, 0, :, 4 * y:4 * y + 4] = 255
-    return to_float(images), labels
-
 
 def test_tiny_generator_loss_decreases_on_fixed_batch():
     """A few training steps lower the noise-prediction loss on a fixed batch and noise."""
     k = 3
     unet = _tiny_unet(k)
     objective = DDPMObjective(D.build_train_scheduler(100, "squaredcos_cap_v2"))
-    images, labels = _structured_images(24, k)
+    images, labels = bar_images(24, k)
+    images = to_float(images)
     g = torch.Generator().manual_seed(123)
     noise = torch.randn(images.shape, generator=g)
     t = torch.randint(0, 100, (images.shape[0],), generator=g)

@@ -19,7 +19,7 @@ from genaug.models.diffusion_sampling import PoolSampler
 from genaug.models.diffusion_training import train_closed_set
 from genaug.schemas.base import deep_merge, parse
 from genaug.schemas.synthesis import SynthesisParams
-from tests.support import REPO, conf_params
+from tests.support import REPO, bar_images, conf_params
 
 OLD_CHECKPOINT = REPO / "tests" / "models" / "data" / "ddpm_epsilon_v1.safetensors"
 CPU = torch.device("cpu")
@@ -39,21 +39,13 @@ def _test_params(**train: Any) -> SynthesisParams:
     return parse(SynthesisParams, deep_merge(conf_params("synthesis"), over), "synthesis")
 
 
-def _bars(n: int, k: int, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class-dependent vertical bars (learnable structure) as uint8 images."""
-    labels = torch.arange(n) % k
-    images = torch.zeros(n, 1, size, size, dtype=torch.uint8)
-    for i, y in enumerate(labels.tolist()):
-        images[i, 0, :, 4 * y:4 * y + 4] = 255
-    return images, labels
-
 
 @pytest.mark.parametrize(("prediction", "snr_gamma", "scheduler"), PATHS)
 def test_each_objective_trains_and_samples_on_test_sizes(prediction, snr_gamma, scheduler):
     """conf/test sizes: training gives finite losses, the meta records the objective, and the
     pool sampler makes uint8 images of the data's shape with the matching scheduler."""
     params = _test_params(prediction=prediction, snr_gamma=snr_gamma, scheduler=scheduler)
-    images, labels = _bars(24, 3, 28)
+    images, labels = bar_images(24, 3, 28)
     names = ["a", "b", "c"]
     generator = train_closed_set(images, labels, names, params, 3, CPU)
     meta = D.decode_meta(generator)
@@ -73,7 +65,7 @@ def test_each_objective_lowers_its_loss_on_a_fixed_batch(prediction):
     objective = build_objective(train)
     torch.manual_seed(0)
     unet = D.build_unet(3, 1, 16, [8, 16], 1, 4)
-    images, labels = _bars(24, 3)
+    images, labels = bar_images(24, 3)
     x0 = to_float(images)
     g = torch.Generator().manual_seed(123)
     noise = torch.randn(x0.shape, generator=g)
@@ -98,7 +90,7 @@ def test_min_snr_weighting_is_plain_mse_when_gamma_exceeds_every_snr():
     down-weights the low-noise timesteps (so the loss changes)."""
     torch.manual_seed(0)
     unet = D.build_unet(3, 1, 16, [8, 16], 1, 4)
-    x0 = to_float(_bars(8, 3)[0])
+    x0 = to_float(bar_images(8, 3)[0])
     labels = torch.arange(8) % 3
     g = torch.Generator().manual_seed(1)
     noise = torch.randn(x0.shape, generator=g)

@@ -14,6 +14,7 @@ from genaug.datasets.checkpoints import CheckpointDataset, TrainingCheckpoints
 from genaug.models import diffusion as D
 from genaug.models.diffusion_objectives import DDPMObjective
 from genaug.models.training_state import LoopCheckpoints, flatten, unflatten
+from tests.support import bar_images
 
 CPU = torch.device("cpu")
 
@@ -103,18 +104,12 @@ def test_a_loop_with_dropout_resumes_bit_identical_and_leaves_the_global_rng(
     assert torch.equal(before, torch.get_rng_state())  # seeded and restored inside the loop only
 
 
-def _bars(n: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    labels = torch.arange(n) % k
-    images = torch.zeros(n, 1, 16, 16, dtype=torch.uint8)
-    for i, y in enumerate(labels.tolist()):
-        images[i, 0, :, 4 * y:4 * y + 4] = 255
-    return to_float(images), labels
-
 
 def _train_unet(store, init_seed: int, steps: int = 8):
     torch.manual_seed(init_seed)
     unet = D.build_unet(3, 1, 16, [8, 16], 1, 4)
-    images, labels = _bars(12, 3)
+    images, labels = bar_images(12, 3)
+    images = to_float(images)
     objective = DDPMObjective(D.build_train_scheduler(100, "squaredcos_cap_v2", "v_prediction"))
     with torch_threads(1):
         ema, history = D.train_unet(
