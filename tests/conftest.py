@@ -14,6 +14,9 @@ from kedro.config import OmegaConfigLoader
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from genaug.config import ValidatingConfigLoader
+from genaug.schemas.ablations import Declaration
+
 REPO = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
@@ -117,3 +120,12 @@ def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., 
         return snapshot
 
     return _cache
+
+
+def declared(env: str = "test") -> Declaration:
+    """The ablations conf/<env> declares (the arms the pipelines are built from)."""
+    from genaug.settings import CONFIG_LOADER_ARGS
+
+    loader = ValidatingConfigLoader(str(REPO / "conf"), env=None if env == "base" else env,
+                                    **CONFIG_LOADER_ARGS)
+    return loader.declaration()

@@ -17,7 +17,7 @@ from genaug.cli import cli
 from genaug.pipelines.ablations import create_pipelines
 from genaug.preflight import MissingInputError, producing_command
 
-from .conftest import KedroProject, make_project
+from .conftest import KedroProject, declared, make_project
 from .notebook_execution import errors, execute_results_notebook, images, text_of
 
 TEST_ROOT = Path("data") / "test"
@@ -160,4 +160,4 @@ def test_missing_upstream_fails_before_the_first_node_naming_its_producer(
 ])
 def test_producing_command_is_the_smallest_registered_pipeline(
         missing: list[str], env: str | None, command: str | None) -> None:
-    assert producing_command(missing, create_pipelines(), env) == command
+    assert producing_command(missing, create_pipelines(declared()), env) == command

@@ -16,12 +16,10 @@ import pandas as pd
 import pytest
 from kedro.framework.session import KedroSession
 
-from genaug.pipelines.ablations import REAL_CURVE_ARMS
-
-from ..conftest import KedroProject, make_project
+from ..conftest import KedroProject, declared, make_project
 from ..notebook_execution import errors, execute_results_notebook, images, text_of
 
-CURVE = list(REAL_CURVE_ARMS)
+CURVE = list(declared().curve)
 THRESHOLD_ARMS = ["baseline", "drop_10", "drop_20", "drop_30"]
 TRAINING_ARMS = ["baseline", "drop_20", "sequential", "real_augmented"]
 SEEDS = {"training": {"seeds": [0, 1]}}

@@ -6,17 +6,16 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Node, Pipeline
 from kedro.runner import SequentialRunner
 
-from genaug.pipelines.ablations import (
-    ALL_ARMS,
-    BASELINE,
-    FILTERED_ARM,
-    REAL_CURVE_ARMS,
-    REUSING_ARMS,
-    THRESHOLD_ARMS,
-    create_pipelines,
-)
+from genaug.pipelines.ablations import create_pipelines
 from genaug.pipelines.arms import arm_pipeline
+from genaug.schemas.ablations import BASELINE, FILTERED_ARM, REUSING_ARMS
 from genaug.schemas.base import deep_merge
+
+from ..conftest import declared
+
+DECLARED = declared()
+THRESHOLD_ARMS, REAL_CURVE_ARMS = DECLARED.threshold, DECLARED.curve
+ALL_ARMS = (BASELINE, *THRESHOLD_ARMS, *REUSING_ARMS, *REAL_CURVE_ARMS)
 
 
 def _scale(real_train: list[int], params: dict, seed: int) -> list[float]:
@@ -42,7 +41,7 @@ def test_arms_share_global_inputs_and_read_their_own_block() -> None:
 
 
 def test_production_arms_read_only_their_effective_blocks_and_shared_data() -> None:
-    pipelines = create_pipelines()
+    pipelines = create_pipelines(DECLARED)
     everything = pipelines["__default__"]
     assert set(ALL_ARMS) == {BASELINE, *THRESHOLD_ARMS, *REUSING_ARMS, *REAL_CURVE_ARMS}
     assert FILTERED_ARM in THRESHOLD_ARMS  # joint training is computed once, as drop_20
@@ -73,7 +72,7 @@ def test_production_arms_read_only_their_effective_blocks_and_shared_data() -> N
 
 
 def test_shared_stages_are_grouped_without_renaming_datasets() -> None:
-    everything = create_pipelines()["__default__"]
+    everything = create_pipelines(DECLARED)["__default__"]
     for stage in ("data_processing", "synthesis", "filtering", "evaluation", "reporting"):
         assert everything.only_nodes_with_namespaces([stage]).nodes, stage
     outputs = everything.all_outputs()
