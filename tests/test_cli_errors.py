@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import KedroProject, make_project
+from tests.support import KedroProject, make_project
 
 KEDRO = str(Path(sys.executable).parent / "kedro")
 MAX_LINES = 15

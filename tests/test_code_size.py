@@ -4,9 +4,10 @@ src/ (with a margin, and the units still waiting to be cut at their seams listed
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "genaug"
+from tests.support import REPO
+
+SRC = REPO / "src" / "genaug"
 MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 320
 # Units still waiting to be cut at their seams (none).

@@ -43,8 +43,7 @@ from genaug.runner import (
     InMemoryTransferError,
     local_cluster,
 )
-
-from .conftest import KedroProject, declared, make_project
+from tests.support import KedroProject, declared, make_project
 
 REAL_CURVE_ARMS = declared().curve
 

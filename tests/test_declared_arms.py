@@ -10,8 +10,7 @@ from genaug.pipeline_registry import run_declaration
 from genaug.pipelines.ablations import create_pipelines
 from genaug.schemas.project import validate_parameters
 from genaug.settings import CONFIG_LOADER_ARGS
-
-from .conftest import REPO
+from tests.support import REPO
 
 
 def _params(**changes: object) -> dict:

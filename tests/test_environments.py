@@ -1,5 +1,5 @@
-"""Every shipped configuration environment holds parameters the schemas accept, and writes
-under its own data root and MLflow experiment."""
+"""Every shipped configuration environment writes under its own data root and MLflow experiment
+(that its parameters validate is tests/schemas/test_project.py's)."""
 
 from __future__ import annotations
 
@@ -8,29 +8,8 @@ from collections.abc import Iterator
 import pytest
 from kedro.config import OmegaConfigLoader
 
-from genaug.schemas.project import ARM_STAGES, validate_parameters
 from genaug.settings import CONFIG_LOADER_ARGS
-
-from .conftest import REPO
-
-
-@pytest.mark.parametrize("env", ["base", "test", "gpu"])
-def test_environment_parameters_validate(env: str) -> None:
-    loader = OmegaConfigLoader(str(REPO / "conf"), env=None if env == "base" else env,
-                               **CONFIG_LOADER_ARGS)
-    validated = validate_parameters(loader["parameters"])
-    arm_blocks = validated.arm_blocks()
-    declaration = validated.declaration
-    assert declaration is not None
-    REAL_CURVE_ARMS = declaration.curve
-    assert {f"params:{arm}.{stage}" for arm in declaration.all_arms
-            for stage in ARM_STAGES} <= set(arm_blocks)
-    assert arm_blocks["params:drop_30.filter"].drop_fraction == 0.3
-    assert arm_blocks["params:sequential.training"].strategy == "sequential"
-    curve = [arm_blocks[f"params:{arm}.training"].extra_real_per_class for arm in REAL_CURVE_ARMS]
-    reserve = validated.blocks["params:data_processing"].reserve_per_class
-    assert curve == sorted(set(curve)) and curve[-1] <= reserve  # increasing, within the reserve
-
+from tests.support import REPO
 
 ROOTS = {"base": ("data", "genaug"), "test": ("data/test", "genaug-test"),
          "gpu": ("data/gpu", "genaug-gpu")}

@@ -28,8 +28,7 @@ from mlflow.tracking import MlflowClient
 
 from genaug.datasets.sharded_bundle import ShardedBundleDataset
 from genaug.tracking import InterruptsHook, RunInterrupted, end_interrupted_runs
-
-from .conftest import KedroProject
+from tests.support import KedroProject
 
 KEDRO = str(Path(sys.executable).parent / "kedro")
 PARENT = "mlflow.parentRunId"

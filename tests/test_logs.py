@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import logging
 import logging.config
-from pathlib import Path
 
 import pytest
 import yaml
@@ -14,8 +13,8 @@ from rich.logging import RichHandler
 
 from genaug import settings
 from genaug.logs import PlainLogsHook, plain_logs_off_terminal
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 LONG = "a record longer than eighty columns " * 5
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .conftest import REPO
+from tests.support import REPO
 
 START = re.compile(r"<!-- findings: (\S+) -->\n")
 END = "<!-- /findings -->"

@@ -19,8 +19,7 @@ from genaug.pipelines.ablations import create_pipelines
 from genaug.pipelines.synthesis.pipeline import POOL_PARTS
 from genaug.pipelines.training.pipeline import SEED_SLOTS
 from genaug.reruns import FingerprintStore
-
-from .conftest import KedroProject, declared, make_project
+from tests.support import KedroProject, declared, make_project
 
 REAL_CURVE_ARMS = declared().curve
 

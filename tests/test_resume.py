@@ -21,10 +21,8 @@ from genaug.pipelines.synthesis import create_pipeline as synthesis_pipeline
 from genaug.pipelines.synthesis import nodes as N
 from genaug.reruns import output_records
 from tests.models.test_training_state import KillAfter, Killed
-from tests.pipelines.filtering.test_filtering import _conf, _filtering
-from tests.pipelines.synthesis.test_nodes import NAMES, _params
-
-from .conftest import make_project
+from tests.support import SYNTHESIS_CLASSES as NAMES
+from tests.support import filtering_params, make_project, synthesis_params
 
 
 class KillingFolder(CheckpointFolder):
@@ -50,13 +48,13 @@ def real() -> dict[str, torch.Tensor]:
 def test_the_generator_node_resumes_only_its_own_training(tmp_path: Path, real, caplog) -> None:
     """Killed after step 2 of 6, then rerun: the uninterrupted generator, whatever
     checkpoint_every is; a training with another lr ignores the checkpoint and starts over."""
-    params = _params(**{"num_threads": 1, "train.steps": 6, "train.checkpoint_every": 2})
-    expected = N.train_generator(real, NAMES, _params(**{"num_threads": 1, "train.steps": 6}),
-                                 7, "cpu")
+    params = synthesis_params(**{"num_threads": 1, "train.steps": 6, "train.checkpoint_every": 2})
+    plain = synthesis_params(**{"num_threads": 1, "train.steps": 6})
+    expected = N.train_generator(real, NAMES, plain, 7, "cpu")
     with pytest.raises(Killed):
         N.train_generator(real, NAMES, params, 7, "cpu", KillingFolder(tmp_path, 2))
     folder = CheckpointDataset(str(tmp_path)).load()
-    other = _params(**{"num_threads": 1, "train.steps": 6, "train.checkpoint_every": 2,
+    other = synthesis_params(**{"num_threads": 1, "train.steps": 6, "train.checkpoint_every": 2,
                        "train.lr": 1e-3})
     with caplog.at_level(logging.INFO):
         N.train_generator(real, NAMES, other, 7, "cpu", folder)
@@ -71,7 +69,7 @@ def test_the_generator_node_resumes_only_its_own_training(tmp_path: Path, real, 
 
 def test_the_clip_node_resumes_to_the_uninterrupted_model(tmp_path: Path, make_bundle) -> None:
     """Three epochs in one go vs one epoch, killed, and a rerun: the same weights and losses."""
-    params = _filtering(_conf("test"), {"clip": {"closed_set": {"train": {"epochs": 3}}}})
+    params = filtering_params({"clip": {"closed_set": {"train": {"epochs": 3}}}})
     real = make_bundle(per_class=4, num_classes=3, seed=1)
     names = ["T-shirt/top", "Trouser", "Sneaker"]
     expected, log = train_clip(real, names, params, 7, "cpu")
@@ -90,7 +88,7 @@ def test_checkpoints_change_no_fingerprint_and_are_never_stale(real) -> None:
     pipeline = synthesis_pipeline()
 
     def records(every: int | None) -> dict:
-        catalog = DataCatalog({"params:synthesis": MemoryDataset(_params(**{
+        catalog = DataCatalog({"params:synthesis": MemoryDataset(synthesis_params(**{
             "train.checkpoint_every": every})), "params:seed": MemoryDataset(7),
             "params:device": MemoryDataset("cpu")})
         return output_records(pipeline, catalog, {})

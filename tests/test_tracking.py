@@ -34,8 +34,7 @@ from genaug.tracking import (
     report_metrics,
     table_row_metrics,
 )
-
-from .conftest import KedroProject, declared, make_project
+from tests.support import KedroProject, declared, make_project
 
 SEEDS = [0, 1]
 RUN_PARAMS = {"training": {"seeds": SEEDS}}

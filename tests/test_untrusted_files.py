@@ -12,8 +12,7 @@ import pytest
 import yaml
 
 from genaug.datasets.restricted_pickle import ALLOWED, RestrictedPickleError, load_arrays
-
-from .conftest import REPO
+from tests.support import REPO
 
 SOURCES = sorted((REPO / "src").rglob("*.py"))
 UNSAFE_TYPES = ("pickle", "joblib", "cloudpickle", "dill")

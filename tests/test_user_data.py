@@ -15,8 +15,7 @@ from mlflow.tracking import MlflowClient
 from genaug.common.validation import ParameterError
 from genaug.config import ValidatingConfigLoader
 from genaug.settings import CONFIG_LOADER_ARGS
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.support import REPO
 
 
 def _conf(tmp_path: Path, local: dict[str, dict]) -> Path:

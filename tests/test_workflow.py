@@ -16,9 +16,15 @@ from click.testing import CliRunner
 from genaug.cli import cli
 from genaug.pipelines.ablations import create_pipelines
 from genaug.preflight import MissingInputError, producing_command
-
-from .conftest import KedroProject, declared, make_project
-from .notebook_execution import errors, execute_results_notebook, images, text_of
+from tests.support import (
+    KedroProject,
+    declared,
+    execute_results_notebook,
+    make_project,
+    notebook_errors,
+    notebook_images,
+    notebook_text,
+)
 
 TEST_ROOT = Path("data") / "test"
 
@@ -117,23 +123,24 @@ def test_plan_reads_the_environments_own_outputs_and_fingerprints(
 def test_notebook_after_only_the_threshold_ablation_shows_it_and_names_the_other_command(
         two_envs: TwoEnvironments) -> None:
     notebook = execute_results_notebook(two_envs.test.root, env="test")
-    assert errors(notebook) == []
-    text = text_of(notebook)
+    assert notebook_errors(notebook) == []
+    text = notebook_text(notebook)
     assert "| drop_30 " in text  # the threshold table
     assert "`kedro run --pipeline ablation_training --env test` produces them" in text
     assert "ablation_threshold --env test" not in text  # its results exist: no note
-    assert len(images(notebook)) == 3  # threshold plot, its exchange-rate plot, per-class Top-1
+    # the threshold plot, its exchange-rate plot, per-class Top-1
+    assert len(notebook_images(notebook)) == 3
 
 
 def test_notebook_on_an_environment_without_results_names_the_commands(
         two_envs: TwoEnvironments) -> None:
     notebook = execute_results_notebook(two_envs.test.root, env="base")
-    assert errors(notebook) == []
-    text = text_of(notebook)
+    assert notebook_errors(notebook) == []
+    text = notebook_text(notebook)
     assert "`kedro run --pipeline ablation_threshold --env base` produces them" in text
     assert "`kedro run --pipeline ablation_training --env base` produces them" in text
     assert "| drop_30 " not in text  # the test environment's table is not shown
-    assert images(notebook) == []
+    assert notebook_images(notebook) == []
 
 
 def test_missing_upstream_fails_before_the_first_node_naming_its_producer(

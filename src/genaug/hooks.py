@@ -22,7 +22,6 @@ from genaug.schemas.base import Schema
 
 logger = logging.getLogger(__name__)
 
-_MLFLOW_BATCH = 100  # MLflow accepts at most 100 params per call
 # The rerun fingerprint store, relative to the environment's data root (see `data_root`).
 FINGERPRINTS = Path("09_tracking") / "output_fingerprints.json"
 DEFAULT_DATA_ROOT = "data"
@@ -85,9 +84,8 @@ class EffectiveParamsHook:
                 prefix = name.removeprefix("params:")
                 flat.update({f"{prefix}.{key}": item
                              for key, item in parameter_view(value.to_dict()).items()})
-        items = sorted(flat.items())
-        for start in range(0, len(items), _MLFLOW_BATCH):
-            mlflow.log_params(dict(items[start:start + _MLFLOW_BATCH]))
+        # One call: MLflow's client splits a batch into requests of at most 100 params itself.
+        mlflow.log_params(dict(sorted(flat.items())))
 
 
 class MissingInputsHook:

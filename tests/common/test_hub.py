@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from genaug.common.hub import local_pipeline_folder
+from tests.support import REPO
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+SRC = REPO / "src"
 
 
 def test_a_folder_with_model_index_is_taken_as_is(tmp_path):

@@ -8,7 +8,7 @@ import torch
 from genaug.common.threads import torch_threads
 from genaug.pipelines.evaluation.nodes import train_evaluator
 from genaug.pipelines.training.nodes import train_classifier
-from tests.pipelines.training.helpers import evaluation_params, names, patterns, training_params
+from tests.support import evaluation_params, names, patterns, training_params
 
 
 def _other(count: int) -> int:

@@ -18,9 +18,9 @@ from kedro.io.core import DatasetError
 
 from genaug.cli import input_error
 from genaug.datasets import CIFARDataset
+from tests.support import REPO
 
 from ..cifar_format import py2_pickle
-from ..conftest import REPO
 
 PER_BATCH = 4
 CIFAR10_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]

@@ -11,8 +11,7 @@ import torch
 from kedro.io.core import DatasetError
 
 from genaug.datasets import IDXImageDataset
-
-from ..conftest import REPO
+from tests.support import REPO
 
 RAW = REPO / "data" / "01_raw" / "fashion-mnist"
 SHA = {

@@ -13,7 +13,7 @@ from genaug.models.classifier_training import (
 )
 from genaug.models.classifiers import build_classifier, num_classes_of
 from genaug.schemas.training import AugmentParams
-from tests.pipelines.training.helpers import patterns, training_params
+from tests.support import patterns, training_params
 
 
 @pytest.mark.parametrize(("batch", "fraction"), [(16, 0.25), (10, 0.33), (8, 0.0), (8, 1.0)])

@@ -4,12 +4,10 @@ samples exactly as it did."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-import yaml
 from safetensors.torch import load_file
 
 from genaug.common.bundles import to_float
@@ -21,9 +19,9 @@ from genaug.models.diffusion_sampling import PoolSampler
 from genaug.models.diffusion_training import train_closed_set
 from genaug.schemas.base import deep_merge, parse
 from genaug.schemas.synthesis import SynthesisParams
+from tests.support import REPO, conf_params
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
-OLD_CHECKPOINT = Path(__file__).resolve().parent / "data" / "ddpm_epsilon_v1.safetensors"
+OLD_CHECKPOINT = REPO / "tests" / "models" / "data" / "ddpm_epsilon_v1.safetensors"
 CPU = torch.device("cpu")
 PATHS = [("epsilon", None, "dpmsolver++"), ("epsilon", 5.0, "ddim"),
          ("v_prediction", 5.0, "dpmsolver++"), ("v_prediction", None, "ddpm"),
@@ -33,14 +31,12 @@ PATHS = [("epsilon", None, "dpmsolver++"), ("epsilon", 5.0, "ddim"),
 def _test_params(**train: Any) -> SynthesisParams:
     """conf/test's synthesis block (merged over conf/base) with train/sampling keys replaced;
     the objective is plain DDPM epsilon unless `train` names another."""
-    base = yaml.safe_load((CONF / "base/parameters_synthesis.yml").read_text())["synthesis"]
-    test = yaml.safe_load((CONF / "test/parameters_synthesis.yml").read_text())["synthesis"]
     scheduler = train.pop("scheduler", None)
     train = {"prediction": "epsilon", "snr_gamma": None, **train}
     over: dict[str, Any] = {"train": train, "num_threads": 1}
     if scheduler is not None:
         over["sampling"] = {"scheduler": scheduler}
-    return parse(SynthesisParams, deep_merge(deep_merge(base, test), over), "synthesis")
+    return parse(SynthesisParams, deep_merge(conf_params("synthesis"), over), "synthesis")
 
 
 def _bars(n: int, k: int, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,40 +144,3 @@ def test_ddpm_epsilon_checkpoint_from_before_the_objectives_samples_unchanged():
     with pytest.raises(ParameterError, match="synthesis.sampling.scheduler"):
         PoolSampler(state, _test_params(prediction="edm", scheduler="edm_euler"), 0,
                     ["a", "b"], (1, 6, 6), 2, CPU)
-
-
-@pytest.mark.parametrize(("train", "key"), [
-    ({"prediction": "edm"}, "synthesis.sampling.scheduler"),       # dpmsolver++ with edm
-    ({"scheduler": "edm_euler"}, "synthesis.sampling.scheduler"),  # edm sampler, epsilon
-    ({"prediction": "edm", "scheduler": "edm_euler", "snr_gamma": 5.0},
-     "synthesis.train.snr_gamma"),
-    ({"prediction": "edm", "scheduler": "edm_euler", "edm": {"sigma_min": 100.0}},
-     "synthesis.train.edm.sigma_min"),
-])
-def test_objective_and_scheduler_must_fit(train, key):
-    """An objective with a sampler it cannot drive, or EDM with min-SNR, names its key."""
-    with pytest.raises(ParameterError) as info:
-        _test_params(**train)
-    assert info.value.parameter == key
-
-
-def test_objective_keys_default_to_todays_epsilon_generator():
-    """A synthesis block written before the objectives existed parses as DDPM epsilon."""
-    block = yaml.safe_load((CONF / "base/parameters_synthesis.yml").read_text())["synthesis"]
-    for key in ("prediction", "snr_gamma", "edm"):
-        del block["train"][key]
-    train = parse(SynthesisParams, block, "synthesis").train
-    assert (train.prediction, train.snr_gamma) == ("epsilon", None)
-    objective = build_objective(train)
-    assert objective.scheduler.config.prediction_type == "epsilon"
-
-
-def test_pretrained_pipelines_refuse_edm_samplers(tmp_path: Path):
-    (tmp_path / "model_index.json").write_text("{}")
-    block = yaml.safe_load((CONF / "base/parameters_synthesis.yml").read_text())["synthesis"]
-    block = deep_merge(block, {"generator": {"kind": "pretrained"},
-                               "pretrained": {"path": str(tmp_path)},
-                               "sampling": {"scheduler": "edm_euler"}})
-    with pytest.raises(ParameterError) as info:
-        parse(SynthesisParams, block, "synthesis")
-    assert info.value.parameter == "synthesis.sampling.scheduler"

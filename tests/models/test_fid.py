@@ -18,7 +18,7 @@ from genaug.models.fid import (
     subsample,
 )
 from genaug.pipelines.evaluation.nodes import train_evaluator
-from tests.pipelines.training.helpers import evaluation_params, names, patterns
+from tests.support import evaluation_params, names, patterns
 
 EVAL = evaluation_params()
 

@@ -13,7 +13,7 @@ from genaug.models.classifiers import build_classifier, load_state
 from genaug.pipelines.evaluation.nodes import train_evaluator
 from genaug.pipelines.generator_report.nodes import generator_report, kept_label_fidelity
 from genaug.schemas.generator_report import GeneratorReportParams
-from tests.pipelines.training.helpers import evaluation_params, names, patterns, training_params
+from tests.support import evaluation_params, names, patterns, training_params
 
 EVAL = evaluation_params({"evaluator": {"epochs": 4}})
 TRAIN = training_params({"strategy": "real_only", "epochs": 6})

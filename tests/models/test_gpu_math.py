@@ -5,7 +5,6 @@ torch.compile of a classifier that leaves its weights' names and its training re
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +12,7 @@ import torch
 from genaug.common.precision import cuda_math
 from genaug.models.classifier_training import train_evaluator_network
 from genaug.schemas.evaluation import EvaluatorParams
+from tests.support import REPO
 
 CUDA = torch.device("cuda")  # constructing it needs no GPU; the flags are process settings
 
@@ -56,7 +56,7 @@ def _test_params() -> dict:
     from genaug.config import ValidatingConfigLoader
     from genaug.settings import CONFIG_LOADER_ARGS
 
-    conf = Path(__file__).resolve().parents[2] / "conf"
+    conf = REPO / "conf"
     return ValidatingConfigLoader(str(conf), env="test", **CONFIG_LOADER_ARGS)["parameters"]
 
 

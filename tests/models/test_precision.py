@@ -9,7 +9,7 @@ from genaug.common import precision as P
 from genaug.models.classifier_training import accuracy_per_seed
 from genaug.models.classifiers import unpack_states
 from genaug.pipelines.training.nodes import train_classifier
-from tests.pipelines.training.helpers import names, patterns, training_params
+from tests.support import names, patterns, training_params
 
 CPU = torch.device("cpu")
 # Tolerance of the bf16-vs-fp32 check (conf/test sizes, 4 separable classes, one seed): Top-1

@@ -16,8 +16,15 @@ import pandas as pd
 import pytest
 from kedro.framework.session import KedroSession
 
-from ..conftest import KedroProject, declared, make_project
-from ..notebook_execution import errors, execute_results_notebook, images, text_of
+from tests.support import (
+    KedroProject,
+    declared,
+    execute_results_notebook,
+    make_project,
+    notebook_errors,
+    notebook_images,
+    notebook_text,
+)
 
 CURVE = list(declared().curve)
 THRESHOLD_ARMS = ["baseline", "drop_10", "drop_20", "drop_30"]
@@ -160,12 +167,12 @@ def test_rerun_only_missing_reuses_shared_work_and_recomputes_changed_arm(
 
 def test_analysis_notebook_shows_both_ablations_after_both_ran(ablated: KedroProject) -> None:
     notebook = execute_results_notebook(ablated.root, env="test")
-    assert errors(notebook) == []
-    text = text_of(notebook)
+    assert notebook_errors(notebook) == []
+    text = notebook_text(notebook)
     assert all(f"| {arm} " in text for arm in THRESHOLD_ARMS + TRAINING_ARMS)
     assert "produces them" not in text  # no "run this first" note: every ablation has results
     # threshold and strategies plots, each ablation's exchange-rate plot, per-class Top-1
-    assert len(images(notebook)) == 5
+    assert len(notebook_images(notebook)) == 5
 
 
 def test_kedro_viz_build_works_offline_and_shows_arms(ablated: KedroProject) -> None:

@@ -1,5 +1,6 @@
 """make_real_splits: stratified, disjoint, deterministic; raw data that does not fit the
-parameters fails naming the parameter (bad parameters themselves: test_schema.py)."""
+parameters fails naming the parameter (bad parameters themselves:
+tests/schemas/test_data_processing.py)."""
 
 from __future__ import annotations
 

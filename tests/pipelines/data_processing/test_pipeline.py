@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
-from genaug.common.validation import ParameterError
 from genaug.pipelines.data_processing import create_pipeline
 
 
@@ -44,10 +42,3 @@ def test_same_seed_reproduces_bundles(kedro_project) -> None:
     kedro_project.run("data_processing", params={"seed": 7})
     third = _latest(kedro_project, "real_train")
     assert not torch.equal(first["images"], third["images"])
-
-
-def test_bad_parameter_fails_before_writing(kedro_project) -> None:
-    with pytest.raises(ParameterError, match="data_processing.classes"):
-        kedro_project.run("data_processing",
-                          params={"data_processing": {"classes": ["Trouser", "Unicorn"]}})
-    assert not (kedro_project.data / "03_primary").exists()

@@ -11,7 +11,7 @@ from genaug.models.classifier_training import predict
 from genaug.models.classifiers import build_classifier, unpack_states
 from genaug.pipelines.evaluation.nodes import evaluate_classifier, train_evaluator
 from genaug.pipelines.training.nodes import train_classifier
-from tests.pipelines.training.helpers import (
+from tests.support import (
     evaluation_params,
     names,
     patterns,

@@ -19,7 +19,7 @@ from genaug.pipelines import evaluation, training
 from genaug.pipelines.arms import arm_pipeline
 from genaug.pipelines.evaluation.nodes import train_evaluator
 from genaug.schemas.evaluation import EvaluationParams
-from tests.pipelines.training.helpers import evaluation_params, names, patterns, training_params
+from tests.support import evaluation_params, names, patterns, training_params
 
 
 class KeptDataset(MemoryDataset):

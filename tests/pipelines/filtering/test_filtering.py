@@ -30,36 +30,9 @@ from genaug.pipelines.filtering.nodes import (
     score_pool,
     train_clip,
 )
-from genaug.schemas.base import deep_merge, parse
-from genaug.schemas.filtering import ClosedSetTrain, FilteringParams, FilterParams
+from tests.support import REPO, filter_params, filtering_params
 
-REPO = Path(__file__).resolve().parents[3]
 NAMES = ["T-shirt/top", "Trouser", "Sneaker"]
-
-
-def _conf(env: str) -> dict:
-    """The filtering parameters of one environment (base, or base deep-merged with test)."""
-    base = yaml.safe_load((REPO / "conf" / "base" / "parameters_filtering.yml").read_text())
-    if env == "base":
-        return base
-    test = yaml.safe_load((REPO / "conf" / "test" / "parameters_filtering.yml").read_text())
-    return deep_merge(base, test)
-
-
-@pytest.fixture
-def params() -> dict:
-    """conf/test's filtering + filter parameters (plain dicts, as in the YAML)."""
-    return _conf("test")
-
-
-def _filtering(params: dict, overrides: dict | None = None) -> FilteringParams:
-    """conf/test's `filtering` block with `overrides` deep-merged in, validated."""
-    return parse(FilteringParams, deep_merge(params["filtering"], overrides), "filtering")
-
-
-def _filter(params: dict, overrides: dict | None = None) -> FilterParams:
-    """conf/test's `filter` block with an arm's `overrides` deep-merged in, validated."""
-    return parse(FilterParams, deep_merge(params["filter"], overrides), "filter")
 
 
 @pytest.fixture(autouse=True)
@@ -79,171 +52,18 @@ def _fake_scores(labels: torch.Tensor, seed: int = 0) -> dict[str, torch.Tensor]
     return {"scores": scores, "labels": labels.clone()}
 
 
-# ----------------------------------------------------------------------------- parameters
-
-
-def test_conf_parameters_validate() -> None:
-    """conf/base and conf/test filtering parameters parse, and fit the 28×28 images."""
-    for env in ("base", "test"):
-        conf = _conf(env)
-        parse(FilteringParams, conf["filtering"], "filtering").check_image_shape((1, 28, 28))
-        parse(FilterParams, conf["filter"], "filter")
-
-
-def test_defaults_of_optional_keys(params) -> None:
-    """Keys that may be left out get today's defaults (all of real_test, grid of 4, mlp 4.0)."""
-    block = deep_merge(params["filtering"], {})
-    del block["report_max_per_class"], block["clip"]["closed_set"]["vision"]["mlp_ratio"]
-    del block["clip"]["pretrained"]
-    parsed = parse(FilteringParams, block, "filtering")
-    assert parsed.report_max_per_class is None and parsed.clip.pretrained is None
-    assert parsed.clip.closed_set.vision.mlp_ratio == 4.0
-    for grid in ({}, {"grid": None}):
-        block = {k: v for k, v in params["filter"].items() if k != "grid"} | grid
-        assert parse(FilterParams, block, "filter").grid.images_per_class == 4
-
-
-def test_only_the_chosen_clip_kind_is_required(params, tmp_path) -> None:
-    """kind: pretrained needs no closed_set block, and closed_set needs no pretrained block."""
-    checkpoint = tmp_path / "clip.safetensors"
-    checkpoint.write_bytes(b"")
-    pretrained = deep_merge(params["filtering"], {"clip": {
-        "kind": "pretrained", "pretrained": {"pretrained": str(checkpoint)}}})
-    del pretrained["clip"]["closed_set"]
-    parse(FilteringParams, pretrained, "filtering").check_image_shape((1, 27, 27))
-    del pretrained["clip"]["pretrained"]
-    with pytest.raises(ParameterError, match=r"'filtering\.clip\.pretrained'.*missing"):
-        parse(FilteringParams, pretrained, "filtering")
-    closed = deep_merge(params["filtering"], {})
-    del closed["clip"]["closed_set"]
-    with pytest.raises(ParameterError, match=r"'filtering\.clip\.closed_set'.*missing"):
-        parse(FilteringParams, closed, "filtering")
-
-
-def _fake_hf_cache(root, repo: str, filename: str) -> None:
-    """A Hugging Face hub cache holding one file of `repo` (the layout huggingface_hub reads)."""
-    folder = root / f"models--{repo.replace('/', '--')}"
-    (folder / "refs").mkdir(parents=True)
-    (folder / "refs" / "main").write_text("abc123")
-    (folder / "snapshots" / "abc123").mkdir(parents=True)
-    (folder / "snapshots" / "abc123" / filename).write_bytes(b"weights")
-
-
-def test_a_pretrained_clip_tag_must_be_cached_here(params, tmp_path) -> None:
-    """A tag is accepted only when its weights are in the cache: nothing is downloaded."""
-    tag = {"model_name": "ViT-B-32", "pretrained": "laion2b_s34b_b79k",
-           "cache_dir": str(tmp_path)}
-    block = deep_merge(params["filtering"], {"clip": {"kind": "pretrained", "pretrained": tag}})
-    with pytest.raises(ParameterError, match=r"filtering\.clip\.pretrained\.pretrained.*cache"):
-        parse(FilteringParams, block, "filtering")
-    _fake_hf_cache(tmp_path, "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "open_clip_model.safetensors")
-    parsed = parse(FilteringParams, block, "filtering")
-    assert parsed.clip.pretrained.pretrained == tag["pretrained"]
-    unknown = deep_merge(block, {"clip": {"pretrained": {"pretrained": "no_such_tag"}}})
-    with pytest.raises(ParameterError, match=r"filtering\.clip\.pretrained\.pretrained.*tag of"):
-        parse(FilteringParams, unknown, "filtering")
-
-
-def test_pretrained_model_config_key_round_trips(params) -> None:
-    """`pretrained.model_config` (pydantic's reserved name) parses and dumps under its key."""
-    parsed = _filtering(params, {"clip": {"pretrained": {"model_config": "tiny.json"}}})
-    assert parsed.clip.pretrained.model_config_path == "tiny.json"
-    assert parsed.to_dict()["clip"]["pretrained"]["model_config"] == "tiny.json"
-    assert FilteringParams.model_validate(parsed.to_dict()) == parsed
-
-
-CS = "clip.closed_set"
-
-
-@pytest.mark.parametrize(("overrides", "key"), [
-    ({"clip": {"kind": "open"}}, "clip.kind"),
-    ({"clip": {"caption_template": "a photo"}}, "clip.caption_template"),
-    ({"clip": {"caption_template": 3}}, "clip.caption_template"),
-    ({"clip": {"closed_set": {"embed_dim": 0}}}, f"{CS}.embed_dim"),
-    *(({"clip": {"closed_set": {"vision": {key: 0}}}}, f"{CS}.vision.{key}")
-      for key in ("patch_size", "width", "layers", "head_width")),
-    ({"clip": {"closed_set": {"vision": {"head_width": 12}}}}, f"{CS}.vision.head_width"),
-    ({"clip": {"closed_set": {"vision": {"width": "32"}}}}, f"{CS}.vision.width"),
-    *(({"clip": {"closed_set": {"text": {key: 0}}}}, f"{CS}.text.{key}")
-      for key in ("context_length", "width", "heads", "layers")),
-    ({"clip": {"closed_set": {"text": {"context_length": 3}}}}, f"{CS}.text.context_length"),
-    ({"clip": {"closed_set": {"text": {"heads": 3}}}}, f"{CS}.text.heads"),
-    ({"clip": {"closed_set": {"train": {"epochs": 0}}}}, f"{CS}.train.epochs"),
-    ({"clip": {"closed_set": {"train": {"batch_size": 1}}}}, f"{CS}.train.batch_size"),
-    ({"clip": {"closed_set": {"train": {"lr": 0.0}}}}, f"{CS}.train.lr"),
-    ({"clip": {"closed_set": {"train": {"lr": True}}}}, f"{CS}.train.lr"),
-    ({"clip": {"closed_set": {"train": {"weight_decay": -0.1}}}}, f"{CS}.train.weight_decay"),
-    ({"clip": {"closed_set": {"train": {"warmup_steps": -1}}}}, f"{CS}.train.warmup_steps"),
-    ({"clip": {"closed_set": {"train": {"max_shift": -1}}}}, f"{CS}.train.max_shift"),
-    ({"clip": {"closed_set": {"train": {"epochz": 5}}}}, f"{CS}.train.epochz"),
-    ({"clip": {"pretrained": {"model_name": ""}}}, "clip.pretrained.model_name"),
-    ({"clip": {"pretrained": {"pretrained": None}}}, "clip.pretrained.pretrained"),
-    ({"score_batch_size": 0}, "score_batch_size"),
-    ({"score_batch_size": None}, "score_batch_size"),
-    ({"report_max_per_class": 0}, "report_max_per_class"),
-    ({"report_max_per_clas": 5}, "report_max_per_clas"),
-])
-def test_bad_filtering_parameter_names_its_key(overrides, key, params) -> None:
-    """Each bad `filtering` value fails validation naming its full dotted key."""
-    with pytest.raises(ParameterError, match=rf"'filtering\.{key}'") as info:
-        _filtering(params, overrides)
-    assert info.value.parameter == f"filtering.{key}"
-
-
-def test_unknown_key_suggests_the_closest(params) -> None:
-    """A misspelt key is refused with a did-you-mean hint."""
-    with pytest.raises(ParameterError, match=r"did you mean `score_batch_size`"):
-        _filtering(params, {"score_bach_size": 8})
-    with pytest.raises(ParameterError, match=r"did you mean `drop_fraction`"):
-        _filter(params, {"drop_fractoin": 0.5})
-
-
-@pytest.mark.parametrize("bad", [-0.1, 1.0, 1.5, "0.2", None, True])
-def test_bad_drop_fraction_names_parameter(bad, params) -> None:
-    """drop_fraction outside [0, 1) fails validation, naming filter.drop_fraction."""
-    with pytest.raises(ParameterError, match=r"filter\.drop_fraction"):
-        _filter(params, {"drop_fraction": bad})
-
-
-def test_bad_mode_grid_and_clip_kind(params) -> None:
-    """Unknown filter mode / CLIP kind, a zero grid and a bad patch size are named."""
-    with pytest.raises(ParameterError, match=r"filter\.mode"):
-        _filter(params, {"mode": "top"})
-    with pytest.raises(ParameterError, match=r"filter\.grid\.images_per_class"):
-        _filter(params, {"grid": {"images_per_class": 0}})
-    bad = _filtering(params, {"clip": {"closed_set": {"vision": {"patch_size": 5}}}})
-    with pytest.raises(ParameterError, match=r"'clip\.closed_set\.vision\.patch_size'"):
-        bad.check_image_shape((1, 28, 28))
-    bad.check_image_shape((1, 35, 35))
-    with pytest.raises(ParameterError, match=r"clip\.closed_set\.vision\.patch_size"):
-        _filtering(params).check_image_shape((3, 28, 30))
-    with pytest.raises(ParameterError, match=r"filtering\.clip\.kind"):
-        _filtering(params, {"clip": {"kind": "open"}})
-
-
-def test_score_batch_size_and_checkpoint_interval_are_marked_as_not_affecting_results() -> None:
-    """The inference batch size and the CLIP's checkpoint interval are marked; the report cap
-    changes clip_report."""
-    fields = FilteringParams.model_fields
-    assert fields["score_batch_size"].json_schema_extra == {"affects_results": False}
-    assert fields["report_max_per_class"].json_schema_extra is None
-    train = ClosedSetTrain.model_fields
-    assert train["checkpoint_every"].json_schema_extra == {"affects_results": False}
-    assert [n for n, f in train.items() if f.json_schema_extra] == ["checkpoint_every"]
-
-
 # ----------------------------------------------------------------------------- the filter
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.1, 0.25, 0.3, 0.5, 0.99])
-def test_per_class_counts_and_order(fraction, params, make_bundle) -> None:
+def test_per_class_counts_and_order(fraction, make_bundle) -> None:
     """Each class keeps n - floor(n * f) images, never a lower score than one it dropped."""
     pool = make_bundle(per_class=7, num_classes=3)
     pool["labels"] = pool["labels"][torch.randperm(21, generator=torch.Generator().manual_seed(1))]
     pool["labels"] = torch.cat([pool["labels"], torch.zeros(4, dtype=torch.int64)])
     pool["images"] = torch.cat([pool["images"], pool["images"][:4]])
     scores = _fake_scores(pool["labels"], seed=3)
-    kept, summary = filter_pool(pool, scores, NAMES, _filter(params, {"drop_fraction": fraction}))
+    kept, summary = filter_pool(pool, scores, NAMES, filter_params({"drop_fraction": fraction}))
     keep = select_kept(scores["scores"], pool["labels"], 3, fraction, "per_class")
     for c, name in enumerate(NAMES):
         n = int((pool["labels"] == c).sum())
@@ -268,7 +88,7 @@ def test_ties_break_by_pool_index() -> None:
     assert torch.equal(keep, select_kept(scores, labels, 1, 0.4, "per_class"))
 
 
-def test_global_mode(params, make_bundle) -> None:
+def test_global_mode(make_bundle) -> None:
     """Global mode drops floor(N * f) lowest overall; per-class counts follow the scores."""
     pool = make_bundle(per_class=10, num_classes=3)
     # class 2 scores low, so global mode takes most of its drops from it
@@ -277,7 +97,7 @@ def test_global_mode(params, make_bundle) -> None:
     scores[pool["labels"] == 2] -= 1.0
     data = {"scores": scores, "labels": pool["labels"].clone()}
     kept, summary = filter_pool(pool, data, NAMES,
-                                _filter(params, {"drop_fraction": 0.3, "mode": "global"}))
+                                filter_params({"drop_fraction": 0.3, "mode": "global"}))
     assert summary["kept"] == 30 - math.floor(30 * 0.3) == kept["labels"].numel()
     keep = select_kept(scores, pool["labels"], 3, 0.3, "global")
     assert scores[keep].min() >= scores[~keep].max()
@@ -285,75 +105,89 @@ def test_global_mode(params, make_bundle) -> None:
     assert summary["per_class"]["Sneaker"]["dropped"] == 9
     assert summary["per_class"]["T-shirt/top"]["dropped"] == 0
     # per_class mode on the same scores keeps the classes balanced instead
-    _, balanced = filter_pool(pool, data, NAMES, _filter(params, {"drop_fraction": 0.3}))
+    _, balanced = filter_pool(pool, data, NAMES, filter_params({"drop_fraction": 0.3}))
     assert [balanced["per_class"][n]["kept"] for n in NAMES] == [7, 7, 7]
 
 
-def test_empty_class_errors(params, make_bundle) -> None:
+def test_empty_class_errors(make_bundle) -> None:
     """A class left with zero images is an error (global mode names filter.drop_fraction)."""
     pool = make_bundle(per_class=4, num_classes=3)
     scores = torch.arange(12).float()
     data = {"scores": scores, "labels": pool["labels"].clone()}
     with pytest.raises(ParameterError, match=r"filter\.drop_fraction.*T-shirt/top"):
-        filter_pool(pool, data, NAMES, _filter(params, {"drop_fraction": 0.34,
+        filter_pool(pool, data, NAMES, filter_params({"drop_fraction": 0.34,
                                                         "mode": "global"}))
     names4 = [*NAMES, "Bag"]  # class 3 has no pool images at all
     with pytest.raises(ValueError, match="no images of class 'Bag'"):
-        filter_pool(pool, data, names4, _filter(params))
+        filter_pool(pool, data, names4, filter_params())
 
 
-def test_misaligned_scores_raise(params, make_bundle) -> None:
+def test_misaligned_scores_raise(make_bundle) -> None:
     """Scores of another length, other labels or other images are refused."""
     pool = make_bundle(per_class=4, num_classes=3)
     good = _fake_scores(pool["labels"])
     with pytest.raises(ValueError, match="not aligned"):
-        filter_pool(pool, {"scores": good["scores"][:-1]}, NAMES, _filter(params))
+        filter_pool(pool, {"scores": good["scores"][:-1]}, NAMES, filter_params())
     with pytest.raises(ValueError, match="not aligned"):
         filter_pool(pool, {"scores": good["scores"], "labels": pool["labels"].flip(0)},
-                    NAMES, _filter(params))
+                    NAMES, filter_params())
     sums = pool["images"].reshape(12, -1).sum(1, dtype=torch.int64)
     with pytest.raises(ValueError, match="images differ"):
-        filter_pool(pool, {**good, "pixel_sums": sums.flip(0)}, NAMES, _filter(params))
+        filter_pool(pool, {**good, "pixel_sums": sums.flip(0)}, NAMES, filter_params())
 
 
-def test_grid_is_a_figure(params, make_bundle) -> None:
-    """The grid node returns a matplotlib figure (one row per class)."""
+def test_grid_shows_each_classs_best_kept_and_worst_dropped_images(make_bundle) -> None:
+    """Row per class: the highest-scored kept images (best first), the class's counts, the
+    lowest-scored dropped ones (worst first), each titled with its score."""
     pool = make_bundle(per_class=5, num_classes=3, shape=(3, 32, 32))
-    fig = plot_filter_grid(pool, _fake_scores(pool["labels"]), NAMES,
-                           _filter(params, {"drop_fraction": 0.4}))
-    assert isinstance(fig, Figure)
-    assert len(fig.axes) == 3 * (2 * params["filter"]["grid"]["images_per_class"] + 1)
+    scores = torch.randperm(15, generator=torch.Generator().manual_seed(2)).float() / 15
+    params = filter_params({"drop_fraction": 0.4})  # per class: 3 kept, 2 dropped
+    fig = plot_filter_grid(pool, {"scores": scores, "labels": pool["labels"]}, NAMES, params)
+    side = params.grid.images_per_class
+    assert len(fig.axes) == 3 * (2 * side + 1)
+    keep = select_kept(scores, pool["labels"], 3, 0.4, "per_class")
+    for c, name in enumerate(NAMES):
+        row = fig.axes[c * (2 * side + 1):(c + 1) * (2 * side + 1)]
+        kept = torch.nonzero((pool["labels"] == c) & keep).flatten()
+        dropped = torch.nonzero((pool["labels"] == c) & ~keep).flatten()
+        best = kept[scores[kept].argsort(descending=True)][:side].tolist()
+        worst = dropped[scores[dropped].argsort()][:side].tolist()
+        for ax, index in zip(row[:side] + row[side + 1:], best + worst, strict=True):
+            assert ax.get_title() == f"{float(scores[index]):.3f}"
+            shown = ax.images[0].get_array()
+            assert (shown == pool["images"][index].permute(1, 2, 0).numpy()).all()
+        assert row[side].texts[0].get_text() == f"{name}\nkept 3\ndropped 2"
 
 
 # ----------------------------------------------------------------------------- CLIP
 
 
-def test_scores_deterministic_and_aligned(params, make_bundle) -> None:
+def test_scores_deterministic_and_aligned(make_bundle) -> None:
     """Training twice with one seed gives the same model; scoring twice gives equal scores."""
     real = make_bundle(per_class=4, num_classes=3, seed=1)
     pool = make_bundle(per_class=5, num_classes=3, seed=2)
-    model_a, log = train_clip(real, NAMES, _filtering(params), 7, "cpu")
-    model_b, _ = train_clip(real, NAMES, _filtering(params), 7, "cpu")
+    model_a, log = train_clip(real, NAMES, filtering_params(), 7, "cpu")
+    model_b, _ = train_clip(real, NAMES, filtering_params(), 7, "cpu")
     assert all(torch.equal(model_a[k], model_b[k]) for k in model_a)
     assert log["kind"] == "closed_set" and len(log["epoch_loss"]) == 2
-    s1 = score_pool(model_a, pool, NAMES, _filtering(params), "cpu")
-    s2 = score_pool(model_b, pool, NAMES, _filtering(params), "cpu")
+    s1 = score_pool(model_a, pool, NAMES, filtering_params(), "cpu")
+    s2 = score_pool(model_b, pool, NAMES, filtering_params(), "cpu")
     assert torch.equal(s1["scores"], s2["scores"])
     assert s1["scores"].dtype == torch.float32 and s1["scores"].shape == (15,)
     assert torch.equal(s1["labels"], pool["labels"])
     assert float(s1["scores"].abs().max()) <= 1.0 + 1e-5  # cosine similarities
 
 
-def test_closed_set_works_for_rgb_32(params, make_bundle) -> None:
+def test_closed_set_works_for_rgb_32(make_bundle) -> None:
     """A 3×32×32 dataset gets a 32×32 vision tower; scores come back aligned."""
     real = make_bundle(per_class=3, num_classes=3, shape=(3, 32, 32))
     pool = make_bundle(per_class=2, num_classes=3, shape=(3, 32, 32), seed=5)
-    model, _ = train_clip(real, NAMES, _filtering(params), 0, "cpu")
+    model, _ = train_clip(real, NAMES, filtering_params(), 0, "cpu")
     assert model["visual.positional_embedding"].shape[0] == (32 // 4) ** 2 + 1
-    assert score_pool(model, pool, NAMES, _filtering(params), "cpu")["scores"].shape == (6,)
+    assert score_pool(model, pool, NAMES, filtering_params(), "cpu")["scores"].shape == (6,)
     with pytest.raises(ValueError, match="clip_model"):
         score_pool(model, make_bundle(per_class=2, num_classes=3), NAMES,
-                   _filtering(params), "cpu")
+                   filtering_params(), "cpu")
 
 
 def _real_images(per_class: int, classes: list[int]) -> dict[str, torch.Tensor]:
@@ -369,11 +203,11 @@ def _real_images(per_class: int, classes: list[int]) -> dict[str, torch.Tensor]:
     return {"images": images.contiguous(), "labels": labels}
 
 
-def test_closed_set_clip_learns_on_real_images(params) -> None:
+def test_closed_set_clip_learns_on_real_images() -> None:
     """A few epochs on real images lower the ClipLoss and rank own captions above chance."""
     real = _real_images(per_class=24, classes=[0, 1, 7, 8])
     names = ["T-shirt/top", "Trouser", "Sneaker", "Bag"]
-    p = _filtering(params, {"clip": {"closed_set": {"train": {
+    p = filtering_params({"clip": {"closed_set": {"train": {
         "epochs": 20, "batch_size": 16, "lr": 3.0e-3, "warmup_steps": 3}}}})
     model, log = train_clip(real, names, p, 0, "cpu")
     assert log["epoch_loss"][-1] < log["epoch_loss"][0] - 0.05
@@ -385,7 +219,7 @@ def test_closed_set_clip_learns_on_real_images(params) -> None:
     assert report["mean_own_class_similarity"] > report["mean_other_class_similarity"]
 
 
-def test_pretrained_path_loads_local_checkpoint(tmp_path, params, make_bundle) -> None:
+def test_pretrained_path_loads_local_checkpoint(tmp_path, make_bundle) -> None:
     """kind: pretrained builds a registered tiny open_clip config and loads a local file."""
     name = "genaug-test-tiny-clip"
     config = {"embed_dim": 16,
@@ -401,7 +235,7 @@ def test_pretrained_path_loads_local_checkpoint(tmp_path, params, make_bundle) -
     checkpoint = tmp_path / "tiny_clip.safetensors"
     save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(checkpoint))
 
-    p = _filtering(params, {"clip": {"kind": "pretrained", "pretrained": {
+    p = filtering_params({"clip": {"kind": "pretrained", "pretrained": {
         "model_name": name, "pretrained": str(checkpoint), "model_config": str(config_path)}}})
     real = make_bundle(per_class=2, num_classes=3)
     state, log = train_clip(real, NAMES, p, 0, "cpu")
@@ -432,7 +266,7 @@ class KeptMemoryDataset(MemoryDataset):
         """Keep the data."""
 
 
-def test_shared_pipeline_and_two_arms(params, make_bundle, tmp_path: Path) -> None:
+def test_shared_pipeline_and_two_arms(make_bundle, tmp_path: Path) -> None:
     """create_pipeline + two filter arms (the production `arm_pipeline`) in one run."""
     real = make_bundle(per_class=4, num_classes=3, seed=1)
     test = make_bundle(per_class=3, num_classes=3, seed=2)
@@ -443,9 +277,9 @@ def test_shared_pipeline_and_two_arms(params, make_bundle, tmp_path: Path) -> No
     assert {"filtering.train_clip", "filtering.score_pool", "filtering.evaluate_clip",
             "arm_a.filter_pool", "arm_b.plot_filter_grid"} <= {n.name for n in pipe.nodes}
     data = {"real_train": real, "real_test": test, "synthetic_pool": pool,
-            "class_names": NAMES, "params:filtering": _filtering(params),
+            "class_names": NAMES, "params:filtering": filtering_params(),
             "params:seed": 3, "params:device": "cpu",
-            **{f"params:{arm}.filter": _filter(params, {"drop_fraction": f})
+            **{f"params:{arm}.filter": filter_params({"drop_fraction": f})
                for arm, f in arms.items()}}
     catalog = DataCatalog({k: MemoryDataset(v) for k, v in data.items()})
     outputs = {"clip_model", "synthetic_scores", "clip_report",
@@ -466,14 +300,14 @@ def test_shared_pipeline_and_two_arms(params, make_bundle, tmp_path: Path) -> No
     assert isinstance(catalog.load("arm_b.filter_grid"), Figure)
 
 
-def test_catalog_entries_save_and_load(kedro_project, params, make_bundle) -> None:
+def test_catalog_entries_save_and_load(kedro_project, make_bundle) -> None:
     """The project's catalog stores every filtering output (factories resolve per arm)."""
     pool = make_bundle(per_class=6, num_classes=3)
     real = make_bundle(per_class=3, num_classes=3, seed=1)
-    model, log = train_clip(real, NAMES, _filtering(params), 0, "cpu")
-    scores = score_pool(model, pool, NAMES, _filtering(params), "cpu")
-    kept, summary = filter_pool(pool, scores, NAMES, _filter(params, {"drop_fraction": 0.5}))
-    grid = plot_filter_grid(pool, scores, NAMES, _filter(params, {"drop_fraction": 0.5}))
+    model, log = train_clip(real, NAMES, filtering_params(), 0, "cpu")
+    scores = score_pool(model, pool, NAMES, filtering_params(), "cpu")
+    kept, summary = filter_pool(pool, scores, NAMES, filter_params({"drop_fraction": 0.5}))
+    grid = plot_filter_grid(pool, scores, NAMES, filter_params({"drop_fraction": 0.5}))
     catalog = kedro_project.catalog()
     outputs = {"clip_model": model, "clip_training_log": log, "synthetic_scores": scores,
                "arm_x.synthetic_kept": kept, "arm_x.filter_summary": summary,

@@ -11,8 +11,7 @@ import pytest
 
 from genaug.pipelines.ablations import create_pipelines
 from genaug.tracking import kept_metrics, report_metrics
-
-from ...conftest import KedroProject, declared, make_project
+from tests.support import KedroProject, declared, make_project
 
 
 @pytest.fixture(scope="module")

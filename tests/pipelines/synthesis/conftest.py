@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from genaug.pipelines.synthesis import nodes as N
-
-from .test_nodes import NAMES, _params
+from tests.support import SYNTHESIS_CLASSES as NAMES
+from tests.support import synthesis_params
 
 
 @pytest.fixture(scope="module")
@@ -21,4 +21,4 @@ def real_train() -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="module")
 def generator(real_train) -> dict[str, torch.Tensor]:
     """A tiny closed-set generator trained for a few steps."""
-    return N.train_generator(real_train, NAMES, _params(), 7, "cpu")
+    return N.train_generator(real_train, NAMES, synthesis_params(), 7, "cpu")

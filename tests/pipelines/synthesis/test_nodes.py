@@ -1,8 +1,8 @@
-"""Synthesis nodes: pool shape/balance, bit-identical resume, pretrained path, bad params."""
+"""Synthesis nodes: pool shape/balance, bit-identical resume, pretrained path, a generator of
+another kind refused."""
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -16,55 +16,8 @@ from genaug.models import diffusion as D
 from genaug.models import diffusion_pretrained as P
 from genaug.models.diffusion_sampling import pool_fingerprint
 from genaug.pipelines.synthesis import nodes as N
-from genaug.schemas.base import parse
-from genaug.schemas.synthesis import SynthesisParams
-
-NAMES = ["a", "b", "c", "d"]
-
-PARAMS = {
-    "generator": {"kind": "closed_set"},
-    "num_threads": None,
-    "model": {"sample_size": None, "block_out_channels": [8, 16], "layers_per_block": 1,
-              "norm_num_groups": 4, "attention": False},
-    "train": {"steps": 3, "batch_size": 8, "lr": 2e-3, "warmup_steps": 1, "weight_decay": 0.0,
-              "ema_decay": 0.99, "label_dropout": 0.1, "hflip": True,
-              "num_train_timesteps": 100, "beta_schedule": "squaredcos_cap_v2",
-              "log_every": 2},
-    "pretrained": {"path": None, "prompt_template": "a photo of a {class}",
-                   "negative_prompt": None, "resolution": None, "batch_size": 3,
-                   "guidance_scale": None, "dtype": "auto"},
-    "sampling": {"scheduler": "dpmsolver++", "steps": 2, "guidance_scale": 2.0,
-                 "batch_size": 5},
-    "pool": {"per_class": None, "multiple_of_real": 1, "shard_size": 7},
-    "grid": {"per_class": 3, "real_per_class": 1},
-}
-
-
-def _raw_params(**changes) -> dict:
-    """PARAMS with dotted keys replaced, e.g. _raw_params(**{"pool.per_class": 3})."""
-    out = copy.deepcopy(PARAMS)
-    for dotted, value in changes.items():
-        *parents, last = dotted.split(".")
-        node = out
-        for key in parents:
-            node = node[key]
-        node[last] = value
-    return out
-
-
-def _validate(raw: dict, image_shape: tuple[int, int, int] = (1, 28, 28)) -> SynthesisParams:
-    """Validate like the project's hook: the block, then its image-shape checks."""
-    params = parse(SynthesisParams, raw, "synthesis")
-    try:
-        params.check_image_shape(image_shape)
-    except ParameterError as exc:
-        raise ParameterError(f"synthesis.{exc.parameter}", exc.expected, exc.got) from None
-    return params
-
-
-def _params(**changes) -> SynthesisParams:
-    """The validated SynthesisParams of PARAMS with dotted keys replaced."""
-    return _validate(_raw_params(**changes))
+from tests.support import SYNTHESIS_CLASSES as NAMES
+from tests.support import synthesis_params
 
 
 def _dataset(root: Path) -> ShardedBundleDataset:
@@ -109,7 +62,7 @@ def test_generator_is_self_describing(generator):
 def test_pool_shape_dtype_labels_balance(tmp_path, real_train, generator):
     """The pool is multiple_of_real × real_train, class-balanced, written in shards."""
     ds = _dataset(tmp_path)
-    shards = N.generate_synthetic_pool(generator, real_train, NAMES, _params(), 7, "cpu")
+    shards = N.generate_synthetic_pool(generator, real_train, NAMES, synthesis_params(), 7, "cpu")
     assert shards.num_shards == 5  # 32 images in shards of 7
     assert _save_all(ds, shards) == [0, 1, 2, 3, 4]
     pool = ds.load()
@@ -119,13 +72,13 @@ def test_pool_shape_dtype_labels_balance(tmp_path, real_train, generator):
     assert ds.manifest()["shard_sizes"] == [7] * 4 + [4]
     assert sum(s["labels"].numel() for s in ds.iter_shards()) == 32
     assert pool["images"].float().std() > 1  # not a constant image
-    fig = N.plot_generator_samples(pool, real_train, NAMES, _params())
+    fig = N.plot_generator_samples(pool, real_train, NAMES, synthesis_params())
     assert len(fig.axes) == 4 * 4
 
 
 def test_resumed_generation_is_bit_identical(tmp_path, real_train, generator):
     """Interrupt after k shards: no valid version; a rerun reuses them and equals a clean run."""
-    params = _params(**{"pool.per_class": 3, "pool.shard_size": 3})  # 12 images, 4 shards
+    params = synthesis_params(**{"pool.per_class": 3, "pool.shard_size": 3})  # 12 images, 4 shards
     clean = _dataset(tmp_path / "clean")
     _save_all(clean, N.generate_synthetic_pool(generator, real_train, NAMES, params, 7, "cpu"))
 
@@ -145,7 +98,7 @@ def test_resumed_generation_is_bit_identical(tmp_path, real_train, generator):
     assert not (tmp_path / "resumed" / "pool.staging").exists()
 
     # Other sampling parameters => another fingerprint => nothing reused.
-    other = _params(**{"pool.per_class": 3, "pool.shard_size": 3, "sampling.steps": 1})
+    other = synthesis_params(**{"pool.per_class": 3, "pool.shard_size": 3, "sampling.steps": 1})
     ds3 = _dataset(tmp_path / "resumed")
     assert _save_all(ds3, N.generate_synthetic_pool(generator, real_train, NAMES, other, 7,
                                                     "cpu")) == [0, 1, 2, 3]
@@ -165,42 +118,10 @@ def test_version_without_manifest_is_not_loaded(tmp_path):
         _dataset(tmp_path).load()
 
 
-@pytest.mark.parametrize(
-    ("changes", "key"),
-    [
-        ({"sampling.scheduler": "euler_magic"}, "synthesis.sampling.scheduler"),
-        ({"pool.per_class": 0}, "synthesis.pool.per_class"),
-        ({"pool.per_class": 2.5}, "synthesis.pool.per_class"),
-        ({"pool.per_class": "ten"}, "synthesis.pool.per_class"),
-        ({"pool.multiple_of_real": -1}, "synthesis.pool.multiple_of_real"),
-        ({"pool.shard_size": 0}, "synthesis.pool.shard_size"),
-        ({"generator.kind": "gan"}, "synthesis.generator.kind"),
-        ({"model.norm_num_groups": 3}, "synthesis.model.norm_num_groups"),
-        ({"model.sample_size": 27}, "synthesis.model.sample_size"),
-        ({"generator.kind": "pretrained", "pretrained.path": "/nonexistent/model"},
-         "synthesis.pretrained.path"),
-    ],
-)
-def test_bad_parameters_raise_before_training(changes, key):
-    """Bad parameters raise ParameterError naming `synthesis.<key>` (before any training)."""
-    with pytest.raises(ParameterError) as err:
-        _params(**changes)
-    assert err.value.parameter == key
-    assert key in str(err.value)
-
-
-def test_prompt_template_without_class_is_rejected(tmp_path):
-    """A prompt template lacking `{class}` names synthesis.pretrained.prompt_template."""
-    (tmp_path / "model_index.json").write_text("{}")
-    with pytest.raises(ParameterError, match=r"synthesis\.pretrained\.prompt_template"):
-        _params(**{"generator.kind": "pretrained", "pretrained.path": str(tmp_path),
-                   "pretrained.prompt_template": "a photo"})
-
-
 def test_pool_rejects_generator_of_other_kind(real_train, generator, tmp_path):
     """Sampling a closed-set generator with kind=pretrained fails naming the parameter."""
     (tmp_path / "model_index.json").write_text("{}")
-    params = _params(**{"generator.kind": "pretrained", "pretrained.path": str(tmp_path)})
+    params = synthesis_params(**{"generator.kind": "pretrained", "pretrained.path": str(tmp_path)})
     with pytest.raises(ParameterError, match=r"synthesis\.generator\.kind"):
         N.generate_synthetic_pool(generator, real_train, NAMES, params, 7, "cpu")
 
@@ -229,8 +150,8 @@ def test_pretrained_path_with_stub_pipeline(tmp_path, real_train, monkeypatch):
     loads = []
     monkeypatch.setattr(P, "load_pretrained_pipeline",
                         lambda *a, **k: loads.append(a) or fake)
-    params = _params(**{"generator.kind": "pretrained", "pretrained.path": str(tmp_path),
-                        "pool.per_class": 2, "pretrained.resolution": 64})
+    params = synthesis_params(**{"generator.kind": "pretrained", "pretrained.path": str(tmp_path),
+                                 "pool.per_class": 2, "pretrained.resolution": 64})
     ref = N.train_generator(real_train, NAMES, params, 7, "cpu")
     meta = D.decode_meta(ref)
     assert (meta["kind"], meta["dtype"], meta["source"]) == ("pretrained", "float32",
@@ -252,7 +173,7 @@ def test_pool_identity_follows_the_batch_each_kind_uses(tmp_path, generator):
     (tmp_path / "model_index.json").write_text("{}")
 
     def fingerprint(**changes) -> str:
-        return pool_fingerprint(generator, _params(**changes), 7, NAMES, (1, 28, 28), 2)
+        return pool_fingerprint(generator, synthesis_params(**changes), 7, NAMES, (1, 28, 28), 2)
 
     pretrained = {"generator.kind": "pretrained", "pretrained.path": str(tmp_path)}
     assert fingerprint(**pretrained) == fingerprint(**pretrained, **{"sampling.batch_size": 9})

@@ -19,11 +19,11 @@ from genaug.datasets.sharded_bundle import (
 from genaug.pipelines.synthesis import create_pipeline
 from genaug.pipelines.synthesis import nodes as N
 from genaug.pipelines.synthesis.pipeline import POOL_PART_OUTPUTS, POOL_PARTS
-
-from .test_nodes import NAMES, _params
+from tests.support import SYNTHESIS_CLASSES as NAMES
+from tests.support import synthesis_params
 
 # 12 images in 6 shards of 2: with 4 parts, parts 0 and 1 make two shards, parts 2 and 3 one.
-PARAMS = _params(**{"pool.per_class": 3, "pool.shard_size": 2})
+PARAMS = synthesis_params(**{"pool.per_class": 3, "pool.shard_size": 2})
 PARTS = 4
 
 

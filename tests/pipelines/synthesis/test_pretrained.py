@@ -16,7 +16,8 @@ from genaug.datasets.sharded_bundle import LazyShards, ShardedBundleDataset
 from genaug.models import diffusion as D
 from genaug.models import diffusion_pretrained as P
 from genaug.pipelines.synthesis import nodes as N
-from tests.pipelines.synthesis.test_nodes import NAMES, _params
+from tests.support import SYNTHESIS_CLASSES as NAMES
+from tests.support import synthesis_params
 
 transformers = pytest.importorskip("transformers")
 
@@ -91,7 +92,7 @@ def test_pretrained_pipeline_makes_dataset_shaped_pool(tmp_path, tiny_sd):
     gen = torch.Generator().manual_seed(1)
     real = {"images": torch.randint(0, 256, (8, 1, 28, 28), generator=gen, dtype=torch.uint8),
             "labels": torch.arange(4).repeat_interleave(2)}
-    params = _params(**{"generator.kind": "pretrained", "pretrained.path": str(tiny_sd),
+    params = synthesis_params(**{"generator.kind": "pretrained", "pretrained.path": str(tiny_sd),
                         "pretrained.guidance_scale": 3.0, "sampling.steps": 2,
                         "sampling.batch_size": 4, "pool.per_class": 1, "pool.shard_size": 4})
     ref = N.train_generator(real, NAMES, params, 7, "cpu")
@@ -137,9 +138,10 @@ def test_cached_hub_id_in_prompt_batches_at_the_resolution(tmp_path, tiny_sd, hu
     monkeypatch.setattr(P, "load_pretrained_pipeline", counting_load)
     real = {"images": torch.zeros(8, 1, 28, 28, dtype=torch.uint8),
             "labels": torch.arange(4).repeat_interleave(2)}
-    params = _params(**{"generator.kind": "pretrained", "pretrained.path": "org/tiny-sd",
-                        "pretrained.resolution": 24, "pretrained.batch_size": 3,
-                        "sampling.steps": 2, "pool.per_class": 2, "pool.shard_size": 8})
+    params = synthesis_params(**{"generator.kind": "pretrained",
+                                 "pretrained.path": "org/tiny-sd", "pretrained.resolution": 24,
+                                 "pretrained.batch_size": 3, "sampling.steps": 2,
+                                 "pool.per_class": 2, "pool.shard_size": 8})
     assert params.pretrained.dtype == "auto"
     ref = N.train_generator(real, NAMES, params, 7, "cpu")
     meta = D.decode_meta(ref)

@@ -18,7 +18,7 @@ from genaug.pipelines.training.nodes import (
     train_classifier,
 )
 from genaug.schemas.training import TrainingParams
-from tests.pipelines.training.helpers import conf_params, names, patterns, training_params
+from tests.support import REPO, conf_params, names, patterns, training_params
 
 
 def _train(over, real=None, synthetic=None, k=4):
@@ -49,7 +49,6 @@ def test_fashion_mnist_subset_beats_chance():
     from genaug.datasets import IDXImageDataset
     from genaug.pipelines.data_processing.nodes import make_real_splits
     from genaug.schemas.data_processing import DataProcessingParams
-    from tests.pipelines.training.helpers import REPO
 
     raw = REPO / "data/01_raw/fashion-mnist"
 

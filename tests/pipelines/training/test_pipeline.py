@@ -19,9 +19,3 @@ def test_extra_real_templates_io():
     curve = training.create_curve_real_template()
     assert curve.inputs() == {"real_reserve", "class_names", "params:training", "params:seed"}
     assert matched.outputs() == curve.outputs() == {"extra_real"}
-
-
-def test_training_exports_only_templates():
-    assert training.__all__ == ["create_curve_real_template", "create_matched_real_template",
-                                "create_template"]
-    assert not hasattr(training, "create_pipeline")

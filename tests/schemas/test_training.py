@@ -1,5 +1,5 @@
-"""TrainingParams and EvaluationParams: every bad value fails naming its dotted key; the
-project's conf/base and conf/test blocks parse; optional keys keep their documented defaults."""
+"""TrainingParams: every bad value fails naming its dotted key; the project's conf/base and
+conf/test blocks parse; optional keys keep their documented defaults."""
 
 from __future__ import annotations
 
@@ -7,40 +7,24 @@ import re
 from typing import Any
 
 import pytest
-import yaml
 
 from genaug.common.validation import ParameterError
 from genaug.schemas.base import deep_merge, parse
-from genaug.schemas.evaluation import EvaluationParams
 from genaug.schemas.training import TrainingParams
-from tests.pipelines.training.helpers import REPO, conf_params
-
-
-def _yaml(env: str, stage: str) -> dict[str, Any]:
-    return yaml.safe_load((REPO / "conf" / env / f"parameters_{stage}.yml").read_text())[stage]
+from tests.support import conf_params
 
 
 def _training(over: dict[str, Any]) -> TrainingParams:
-    return parse(TrainingParams, deep_merge(_yaml("base", "training"), over), "training")
-
-
-def _evaluation(over: dict[str, Any]) -> EvaluationParams:
-    return parse(EvaluationParams, deep_merge(_yaml("base", "evaluation"), over), "evaluation")
+    return parse(TrainingParams, deep_merge(conf_params("training", "base"), over), "training")
 
 
 @pytest.mark.parametrize("env", ["base", "test"])
 def test_project_blocks_parse(env):
-    training = conf_params("training") if env == "test" else _yaml("base", "training")
-    evaluation = conf_params("evaluation") if env == "test" else _yaml("base", "evaluation")
-    # training writes out every key (seeds as a count N: seeds 0..N-1); the evaluator leaves a
-    # few at their defaults
+    # training writes out every key (seeds as a count N: seeds 0..N-1)
+    training = conf_params("training", env)
     count = training["seeds"]
     assert parse(TrainingParams, training, "training").to_dict() == {
         **training, "seeds": list(range(count)) if isinstance(count, int) else count}
-    parsed = parse(EvaluationParams, evaluation, "evaluation").to_dict()
-    assert deep_merge(parsed, evaluation) == parsed
-    assert {k: parsed["evaluator"][k] for k in ("momentum", "lr_step_epochs", "lr_gamma")} == {
-        "momentum": 0.9, "lr_step_epochs": 10, "lr_gamma": 0.1}
 
 
 def test_test_env_phases_inherit_the_top_level_lr():
@@ -65,12 +49,6 @@ def test_optional_keys_keep_their_defaults():
         "extra_real_per_class": None,
         "pretrain": {"epochs": 3, "lr": 1.0}, "finetune": {"epochs": 3, "lr": 1.0}}
     assert isinstance(params.lr, float) and isinstance(params.pretrain.lr, float)
-    evaluator = {k: v for k, v in minimal.items() if k not in ("strategy", "seeds")}
-    evaluation = parse(EvaluationParams, {"batch_size": 4, "feature_extractor": "auto",
-                                          "evaluator": evaluator}, "evaluation")
-    assert (evaluation.inception_weights_path, evaluation.fid_reference,
-            evaluation.max_fid_images, evaluation.is_splits, evaluation.compute_fid,
-            evaluation.evaluator.min_test_accuracy) == (None, "real_test", None, 10, True, None)
 
 
 def test_seeds_as_a_count_mean_seeds_zero_to_n_minus_one():
@@ -159,41 +137,9 @@ def test_unknown_keys_suggest_the_closest():
 @pytest.mark.parametrize("key", ["architecture", "epochs", "batch_size", "optimizer", "lr",
                                  "lr_schedule", "strategy", "seeds"])
 def test_required_training_keys(key):
-    raw = {k: v for k, v in _yaml("base", "training").items() if k != key}
+    raw = {k: v for k, v in conf_params("training", "base").items() if k != key}
     with pytest.raises(ParameterError, match=rf"Parameter 'training\.{key}'.*missing"):
         parse(TrainingParams, raw, "training")
-
-
-EVALUATION_CASES: list[tuple[dict[str, Any], str]] = [
-    ({"feature_extractor": "clip"}, "evaluation.feature_extractor"),
-    ({"fid_reference": "real_val"}, "evaluation.fid_reference"),
-    ({"batch_size": 0}, "evaluation.batch_size"),
-    ({"max_fid_images": 1}, "evaluation.max_fid_images"),
-    ({"max_fid_images": 2.5}, "evaluation.max_fid_images"),
-    ({"is_splits": 0}, "evaluation.is_splits"),
-    ({"compute_fid": "yes"}, "evaluation.compute_fid"),
-    ({"inception_weights_path": 3}, "evaluation.inception_weights_path"),
-    ({"evaluator": None}, "evaluation.evaluator"),
-    ({"evaluator": {"architecture": "vit"}}, "evaluation.evaluator.architecture"),
-    ({"evaluator": {"epochs": 0}}, "evaluation.evaluator.epochs"),
-    ({"evaluator": {"augment": {"per_sample": 1}}}, "evaluation.evaluator.augment.per_sample"),
-    ({"evaluator": {"min_test_accuracy": "high"}}, "evaluation.evaluator.min_test_accuracy"),
-    ({"evaluator": {"strategy": "joint"}}, "evaluation.evaluator.strategy"),
-    ({"fid_refrence": "real_test"}, "evaluation.fid_refrence"),
-]
-
-
-@pytest.mark.parametrize(("over", "key"), EVALUATION_CASES,
-                         ids=[f"{k}-{i}" for i, (_, k) in enumerate(EVALUATION_CASES)])
-def test_bad_evaluation_params_name_the_key(over, key):
-    with pytest.raises(ParameterError, match=rf"Parameter '{re.escape(key)}'"):
-        _evaluation(over)
-
-
-def test_evaluator_is_required():
-    raw = {k: v for k, v in _yaml("base", "evaluation").items() if k != "evaluator"}
-    with pytest.raises(ParameterError, match=r"Parameter 'evaluation\.evaluator'.*missing"):
-        parse(EvaluationParams, raw, "evaluation")
 
 
 def test_normalize_must_fit_the_image_channels():
@@ -203,18 +149,8 @@ def test_normalize_must_fit_the_image_channels():
     _training({"normalize": {"mean": [0.5], "std": [0.2]}}).check_image_shape((3, 32, 32))
     with pytest.raises(ParameterError, match=r"Parameter 'normalize\.mean'.*1 or 1 numbers"):
         params.check_image_shape((1, 28, 28))
-    evaluation = _evaluation({"evaluator": {"normalize": rgb}})
-    evaluation.check_image_shape((3, 32, 32))
-    with pytest.raises(ParameterError, match=r"Parameter 'evaluator\.normalize\.mean'"):
-        evaluation.check_image_shape((1, 28, 28))
 
 
-def test_only_speed_and_logging_keys_are_marked_as_not_affecting_results():
-    def not_affecting(schema):
-        return {name for name, field in schema.model_fields.items()
+def test_no_training_key_is_marked_as_not_affecting_results():
+    assert not {name for name, field in TrainingParams.model_fields.items()
                 if (field.json_schema_extra or {}).get("affects_results") is False}
-
-    assert not_affecting(TrainingParams) == set()
-    assert not_affecting(EvaluationParams) == set()
-    assert not_affecting(EvaluationParams.model_fields["evaluator"].annotation) == {
-        "eval_batch_size", "min_test_accuracy"}

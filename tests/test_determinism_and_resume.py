@@ -1,4 +1,4 @@
-"""Robustness: identical results from identical runs, and a killed pool generation resumes."""
+"""Identical results from identical runs, and a killed pool generation resumes to the same pool."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from .conftest import KedroProject, make_project
+from tests.support import KedroProject, make_project
 
 POOL_PARAMS = {"synthesis": {"pool": {"multiple_of_real": 2, "shard_size": 2},
                              "sampling": {"steps": 10}}}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
 from typing import Any, get_args
 
 import pytest
@@ -11,40 +9,36 @@ import yaml
 
 from genaug.common.validation import ParameterError
 from genaug.models import diffusion as D
+from genaug.models.diffusion_objectives import build_objective
 from genaug.models.diffusion_pretrained import DTYPES
 from genaug.schemas.base import deep_merge, parse
 from genaug.schemas.synthesis import PretrainedDtype, SchedulerName, SynthesisParams
+from tests.support import REPO, conf_params, synthesis_params, with_changes
 
-CONF = Path(__file__).resolve().parents[3] / "conf"
-
-
-def _block(path: str) -> dict[str, Any]:
-    return yaml.safe_load((CONF / path).read_text())["synthesis"]
-
-
-BASE = _block("base/parameters_synthesis.yml")
+BASE = conf_params("synthesis", "base")
+# conf/gpu keeps every override in one parameters.yml
+GPU = yaml.safe_load((REPO / "conf/gpu/parameters.yml").read_text())["synthesis"]
 
 
 def _with(**changes: Any) -> dict[str, Any]:
     """conf/base's block with dotted keys replaced (a value of ... deletes the key)."""
-    out = copy.deepcopy(BASE)
-    for dotted, value in changes.items():
-        *parents, last = dotted.split(".")
-        node = out
-        for key in parents:
-            node = node[key]
-        if value is ...:
-            del node[last]
-        else:
-            node[last] = value
-    return out
+    return with_changes(BASE, **changes)
+
+
+def _objective(**train: Any) -> SynthesisParams:
+    """conf/test's block (merged over conf/base) with train keys (and `scheduler`) replaced;
+    the objective is plain DDPM epsilon unless `train` names another."""
+    scheduler = train.pop("scheduler", None)
+    over: dict[str, Any] = {"train": {"prediction": "epsilon", "snr_gamma": None, **train}}
+    if scheduler is not None:
+        over["sampling"] = {"scheduler": scheduler}
+    return parse(SynthesisParams, deep_merge(conf_params("synthesis"), over), "synthesis")
 
 
 @pytest.mark.parametrize("env", ["base", "test", "gpu"])
 def test_presets_parse_and_fit_28x28(env):
     """conf/base, and conf/test and conf/gpu merged over it, are valid for 1×28×28 images."""
-    block = BASE if env == "base" else deep_merge(
-        BASE, _block("test/parameters_synthesis.yml" if env == "test" else "gpu/parameters.yml"))
+    block = {"base": BASE, "test": conf_params("synthesis"), "gpu": deep_merge(BASE, GPU)}[env]
     params = parse(SynthesisParams, block, "synthesis")
     params.check_image_shape((1, 28, 28))
     assert params.unet_sample_size(28, 28) == 28
@@ -144,6 +138,7 @@ def test_bad_value_names_its_dotted_key(changes, key):
     with pytest.raises(ParameterError) as err:
         parse(SynthesisParams, _with(**changes), "synthesis")
     assert err.value.parameter == key
+    assert key in str(err.value)
 
 
 def test_pretrained_path_accepts_a_cached_hub_id(hub_cache):
@@ -196,3 +191,46 @@ def test_sample_size_against_image_shape(sample_size, shape, ok):
     else:
         params.check_image_shape(shape)
         assert params.unet_sample_size(*shape[1:]) == ok
+
+
+def test_prompt_template_without_class_is_rejected(tmp_path):
+    """A pretrained generator's prompt template lacking `{class}` names the key."""
+    (tmp_path / "model_index.json").write_text("{}")
+    with pytest.raises(ParameterError, match=r"synthesis\.pretrained\.prompt_template"):
+        synthesis_params(**{"generator.kind": "pretrained", "pretrained.path": str(tmp_path),
+                            "pretrained.prompt_template": "a photo"})
+
+
+@pytest.mark.parametrize(("train", "key"), [
+    ({"prediction": "edm"}, "synthesis.sampling.scheduler"),       # dpmsolver++ with edm
+    ({"scheduler": "edm_euler"}, "synthesis.sampling.scheduler"),  # edm sampler, epsilon
+    ({"prediction": "edm", "scheduler": "edm_euler", "snr_gamma": 5.0},
+     "synthesis.train.snr_gamma"),
+    ({"prediction": "edm", "scheduler": "edm_euler", "edm": {"sigma_min": 100.0}},
+     "synthesis.train.edm.sigma_min"),
+])
+def test_objective_and_scheduler_must_fit(train, key):
+    """An objective with a sampler it cannot drive, or EDM with min-SNR, names its key."""
+    with pytest.raises(ParameterError) as info:
+        _objective(**train)
+    assert info.value.parameter == key
+
+
+def test_objective_keys_default_to_todays_epsilon_generator():
+    """A synthesis block written before the objectives existed parses as DDPM epsilon."""
+    block = _with(**{"train.prediction": ..., "train.snr_gamma": ..., "train.edm": ...})
+    train = parse(SynthesisParams, block, "synthesis").train
+    assert (train.prediction, train.snr_gamma) == ("epsilon", None)
+    objective = build_objective(train)
+    assert objective.scheduler.config.prediction_type == "epsilon"
+
+
+def test_pretrained_pipelines_refuse_edm_samplers(tmp_path):
+    """A pretrained (diffusers) pipeline cannot be driven by an EDM sampler."""
+    (tmp_path / "model_index.json").write_text("{}")
+    block = deep_merge(BASE, {"generator": {"kind": "pretrained"},
+                              "pretrained": {"path": str(tmp_path)},
+                              "sampling": {"scheduler": "edm_euler"}})
+    with pytest.raises(ParameterError) as info:
+        parse(SynthesisParams, block, "synthesis")
+    assert info.value.parameter == "synthesis.sampling.scheduler"

@@ -1,4 +1,5 @@
-"""Bad parameters, table-driven: each fails before any node runs, naming the parameter.
+"""The whole configuration (genaug.schemas.project): every shipped environment validates; bad
+parameters, table-driven, each fail before any node runs, naming the parameter.
 
 Read the table as the spec: (override given to `kedro run --params`, name in the error, and
 for unknown keys the suggestion). A stage default that every arm overrides is still checked
@@ -11,8 +12,31 @@ import re
 from typing import Any
 
 import pytest
+from kedro.config import OmegaConfigLoader
 
 from genaug.common.validation import ParameterError
+from genaug.schemas.project import ARM_STAGES, validate_parameters
+from genaug.settings import CONFIG_LOADER_ARGS
+from tests.support import REPO
+
+
+@pytest.mark.parametrize("env", ["base", "test", "gpu"])
+def test_environment_parameters_validate(env: str) -> None:
+    loader = OmegaConfigLoader(str(REPO / "conf"), env=None if env == "base" else env,
+                               **CONFIG_LOADER_ARGS)
+    validated = validate_parameters(loader["parameters"])
+    arm_blocks = validated.arm_blocks()
+    declaration = validated.declaration
+    assert declaration is not None
+    assert {f"params:{arm}.{stage}" for arm in declaration.all_arms
+            for stage in ARM_STAGES} <= set(arm_blocks)
+    assert arm_blocks["params:drop_30.filter"].drop_fraction == 0.3
+    assert arm_blocks["params:sequential.training"].strategy == "sequential"
+    curve = [arm_blocks[f"params:{arm}.training"].extra_real_per_class
+             for arm in declaration.curve]
+    reserve = validated.blocks["params:data_processing"].reserve_per_class
+    assert curve == sorted(set(curve)) and curve[-1] <= reserve  # increasing, within the reserve
+
 
 CASES: list[tuple[dict[str, Any], str]] = [
     # project-wide
@@ -94,3 +118,10 @@ def test_bad_parameter_fails_before_any_node_runs(kedro_project, override, named
     written = [p for p in (kedro_project.root / "data").rglob("*")
                if p.is_file() and "01_raw" not in p.parts]
     assert written == []
+
+
+def test_a_single_stage_run_checks_parameters_before_writing(kedro_project) -> None:
+    with pytest.raises(ParameterError, match="data_processing.classes"):
+        kedro_project.run("data_processing",
+                          params={"data_processing": {"classes": ["Trouser", "Unicorn"]}})
+    assert not (kedro_project.data / "03_primary").exists()

@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import yaml
 from kedro.config import OmegaConfigLoader
 
 from genaug.common.validation import ParameterError
 from genaug.schemas.base import parse
 from genaug.schemas.data_processing import DataProcessingParams
-
-from ...conftest import REPO
+from tests.support import REPO, conf_params
 
 NAMES = [f"c{i}" for i in range(5)]
 
@@ -28,8 +26,7 @@ def _parse(params: dict[str, Any]) -> DataProcessingParams:
 
 
 def test_base_block_parses() -> None:
-    block = yaml.safe_load((REPO / "conf/base/parameters_data_processing.yml").read_text())
-    parsed = _parse(block["data_processing"])
+    parsed = _parse(conf_params("data_processing", "base"))
     assert parsed.image_shape_tuple() == (1, 28, 28)
     assert parsed.selected_classes == parsed.class_names and len(parsed.class_names) == 10
     assert parsed.selected_ids == list(range(10)) and parsed.test_per_class is None

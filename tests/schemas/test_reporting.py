@@ -5,15 +5,13 @@ from __future__ import annotations
 import copy
 
 import pytest
-import yaml
 
 from genaug.common.validation import ParameterError
 from genaug.schemas.base import parse
 from genaug.schemas.reporting import ReportingParams
+from tests.support import conf_params
 
-from ...conftest import REPO
-
-BLOCK = yaml.safe_load((REPO / "conf/base/parameters_reporting.yml").read_text())["reporting"]
+BLOCK = conf_params("reporting", "base")
 
 
 def test_base_block_parses() -> None:

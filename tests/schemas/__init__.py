@@ -1,0 +1,1 @@
+"""Tests of the parameter schemas (genaug.schemas), one module per schema module."""
