@@ -40,8 +40,8 @@ RAW_DATASET_MODULES = ("genaug.datasets.cifar", "genaug.datasets.idx",
 UNKNOWN_PIPELINE = "Failed to find the pipeline named"
 HINTS = {
     ParameterError: "parameters come from conf/base/parameters*.yml, overridden by "
-                    "conf/<env>/ and --params (docs/configuration.md: \"Parameters are checked "
-                    "before anything runs\").",
+                    "conf/<env>/, then conf/local/, then --params (docs/configuration.md: "
+                    "\"Parameters are checked before anything runs\").",
     MissingInputError: "each environment keeps its own outputs (`data_root` in "
                        "conf/<env>/globals.yml): another environment's runs do not count.",
     BundleError: "a saved input was made with other settings: rerun the pipeline that "

@@ -102,8 +102,9 @@ class MissingInputsHook:
         """Raise `MissingInputError` (naming datasets and producer) or a raw-data error."""
         producers = dict(pipelines.items())
         check_saved_inputs(pipeline, catalog, producers, run_params.get("env"))
-        shape = catalog.load("params:data_processing").image_shape_tuple()
-        check_raw_images(pipeline, catalog, producers, shape)
+        if "params:data_processing" in catalog:  # a run of the project (not a bare catalog)
+            shape = catalog.load("params:data_processing").image_shape_tuple()
+            check_raw_images(pipeline, catalog, producers, shape)
 
 
 class StaleOutputsHook:

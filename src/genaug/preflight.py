@@ -103,7 +103,9 @@ def check_raw_images(pipeline: Pipeline, catalog: Any, producers: Mapping[str, P
     file fails with the dataset's own error naming it.
     """
     produced = set().union(*(p.all_outputs() for p in producers.values()))
-    for name in sorted(pipeline.inputs() - produced):
+    raw = pipeline.inputs() - produced
+    # In the order the nodes read them (raw_train before raw_test), each once.
+    for name in dict.fromkeys(n for node in pipeline.nodes for n in node.inputs if n in raw):
         probe = getattr(catalog.get(name), "image_shape", None) if name in catalog else None
         if not callable(probe):
             continue

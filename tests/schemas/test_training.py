@@ -44,7 +44,7 @@ def test_optional_keys_keep_their_defaults():
         "weight_decay": 0.0, "lr_step_epochs": 10, "lr_gamma": 0.1, "label_smoothing": 0.0,
         "augment": {"random_crop": False, "crop_padding": 2, "horizontal_flip": False,
                     "per_sample": True},
-        "precision": "auto", "channels_last": True,
+        "precision": "auto", "channels_last": True, "compile": False,
         "num_threads": None, "mix": "ratio", "synthetic_fraction": 0.5, "epoch_basis": "real",
         "extra_real_per_class": None,
         "pretrain": {"epochs": 3, "lr": 1.0}, "finetune": {"epochs": 3, "lr": 1.0}}

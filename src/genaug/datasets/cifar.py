@@ -111,7 +111,8 @@ class CIFARDataset(AbstractDataset[None, dict[str, Any]]):
                    if not (self._folder / f).is_file()]
         if missing:
             raise DatasetError(
-                f"Raw file {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing: "
+                f"Raw file{'' if len(missing) == 1 else 's'} {', '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} missing: "
                 f"unpack the official {self._name} python archive so that '{self._root}' holds "
                 f"{self._layout.folder}/."
             )

@@ -11,7 +11,10 @@ from genaug.models.classifier_training import predict
 from genaug.models.classifiers import build_classifier, unpack_states
 from genaug.pipelines.evaluation.nodes import evaluate_classifier, train_evaluator
 from genaug.pipelines.training.nodes import train_classifier
+from genaug.schemas.base import deep_merge, parse
+from genaug.schemas.evaluation import EvaluationParams
 from tests.support import (
+    conf_params,
     evaluation_params,
     names,
     patterns,
@@ -132,16 +135,12 @@ def test_wrong_architecture_weights_name_the_parameter(data, trained, evaluator)
         _evaluate(data, trained, evaluator, synthetic=None, class_names=[*names(), "extra"])
 
 
-def test_missing_inception_weights_name_the_parameter(tmp_path, data, trained, evaluator):
-    missing = {"feature_extractor": "inception-v3",
+@pytest.mark.parametrize("extractor", ["inception-v3", "auto"])
+def test_missing_inception_weights_fail_when_parameters_are_read(tmp_path, extractor):
+    """A weights file that would be used must exist before anything runs (auto included: it no
+    longer falls back to the evaluator network hours into a run)."""
+    missing = {"feature_extractor": extractor,
                "inception_weights_path": str(tmp_path / "nope.pth")}
     with pytest.raises(ParameterError, match=r"evaluation\.inception_weights_path.*nothing is "
                                              r"downloaded"):
-        _evaluate(data, trained, evaluator, missing)
-
-
-def test_auto_falls_back_to_the_evaluator_when_weights_are_missing(tmp_path, data, trained,
-                                                                   evaluator):
-    over = {"feature_extractor": "auto", "inception_weights_path": str(tmp_path / "nope.pth")}
-    metrics = _evaluate(data, trained, evaluator, over)
-    assert metrics["feature_extractor"] == "evaluator-cnn" and metrics["fid"] is not None
+        parse(EvaluationParams, deep_merge(conf_params("evaluation"), missing), "evaluation")
