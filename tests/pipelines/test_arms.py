@@ -12,8 +12,9 @@ from genaug.schemas.ablations import BASELINE, FILTERED_ARM, REUSING_ARMS
 from tests.support import declared
 
 DECLARED = declared()
-THRESHOLD_ARMS, REAL_CURVE_ARMS = DECLARED.threshold, DECLARED.curve
-ALL_ARMS = (BASELINE, *THRESHOLD_ARMS, *REUSING_ARMS, *REAL_CURVE_ARMS)
+REAL_CURVE_ARMS = DECLARED.curve
+# Every declared arm: the fixed ones, the threshold arms, the curve and the quality grid.
+ALL_ARMS = DECLARED.all_arms
 
 
 def _scale(real_train: list[int], params: dict, seed: int) -> list[float]:
@@ -42,6 +43,7 @@ def test_production_arms_read_only_their_effective_blocks_and_shared_data() -> N
     pipelines = create_pipelines(DECLARED)
     everything = pipelines["__default__"]
     # The pipelines train exactly the declared arms (any other top-level key is a typo).
+    assert {BASELINE, *REUSING_ARMS, *DECLARED.threshold, *DECLARED.quality} <= set(ALL_ARMS)
     trained = {node.namespace for node in everything.nodes
                if node.name.endswith(".train_classifier_seeds_0")}
     assert trained == set(ALL_ARMS)

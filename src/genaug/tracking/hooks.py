@@ -60,9 +60,10 @@ class ArmRunsHook(ParentRun):
     def before_pipeline_run(self, catalog: Any) -> None:
         """Remember the parent run and the declared arms; without an active run, stay off."""
         self._children, self._open, self._logged = {}, set(), {}
-        self._declared = expand(catalog.load("params:ablations"),
-                                catalog.load("params:data_processing").reserve_per_class)
         self._attach()
+        self._declared = None if self._parent is None else expand(
+            catalog.load("params:ablations"),
+            catalog.load("params:data_processing").reserve_per_class)
 
     def _is_arm(self, name: str | None) -> bool:
         """Whether a namespace is a declared arm's."""
