@@ -103,7 +103,13 @@ def heat_map(grid: pd.DataFrame, title: str) -> Figure:
             value = cell[key]
             values[rows.index(cell["pool"]), columns.index(cell["column"])] = (
                 np.nan if value is None else float(value))
-        axis.imshow(values, cmap=cmap, aspect="auto")
+        # The gain's colours are centred on 0 (red: worse than the baseline, blue: better).
+        limits = {}
+        if key == "gain_pp":
+            finite = np.abs(values[~np.isnan(values)])
+            bound = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+            limits = {"vmin": -bound, "vmax": bound}
+        axis.imshow(values, cmap=cmap, aspect="auto", **limits)
         for (i, j), value in np.ndenumerate(values):
             text = "n/a" if np.isnan(value) else f"{value:.2f}"
             if key == "gain_pp" and not np.isnan(value):
