@@ -172,11 +172,11 @@ def synthesis_params(**changes: Any) -> SynthesisParams:
     return params
 
 
-def declared(env: str = "test") -> Declaration:
-    """The ablations conf/<env> declares (the arms the pipelines are built from)."""
+def declared(env: str = "test", root: Path = REPO) -> Declaration:
+    """The ablations `root`/conf/<env> declares (the arms the pipelines are built from)."""
     from genaug.settings import CONFIG_LOADER_ARGS
 
-    loader = ValidatingConfigLoader(str(REPO / "conf"), env=None if env == "base" else env,
+    loader = ValidatingConfigLoader(str(root / "conf"), env=None if env == "base" else env,
                                     **CONFIG_LOADER_ARGS)
     return loader.declaration()
 

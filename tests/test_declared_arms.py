@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
+from kedro.framework.project import pipelines
+from kedro.framework.session import KedroSession
 
 from genaug.common.validation import ParameterError
 from genaug.config import ValidatingConfigLoader
@@ -10,7 +15,7 @@ from genaug.pipeline_registry import run_declaration
 from genaug.pipelines.ablations import create_pipelines
 from genaug.schemas.project import validate_parameters
 from genaug.settings import CONFIG_LOADER_ARGS
-from tests.support import REPO
+from tests.support import REPO, make_project
 
 
 def _params(**changes: object) -> dict:
@@ -76,3 +81,33 @@ def test_the_registry_builds_from_the_latest_sessions_environment() -> None:
     for env, cells in (("test", 4), (None, 9)):
         ValidatingConfigLoader(str(REPO / "conf"), env=env, **CONFIG_LOADER_ARGS)
         assert len(run_declaration().cells) == cells
+
+
+def test_kedro_viz_shows_the_pipelines_kedro_run_builds_for_each_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kedro-viz (its loader, as `kedro viz run --env` calls it) and a run's session build the
+    pipelines from the same environment, also for an environment declaring another grid."""
+    from kedro_viz.integrations.kedro.data_loader import load_data
+
+    project = make_project(tmp_path / "project")
+    monkeypatch.chdir(project.root)
+    wide = project.root / "conf" / "wide"
+    wide.mkdir()
+    (wide / "parameters_ablations.yml").write_text(yaml.safe_dump({"ablations": {"quality": {
+        "grid": {"synthesis.sampling.guidance_scale": [1.0, 3.0, 5.0],
+                 "filter.drop_fraction": [0.2]},
+        "variants": None}}}))
+    seen = {}
+    for env in ("wide", "test", "wide"):  # back and forth: nothing stale is kept
+        _, viz, _ = load_data(project.root, env=env)
+        with KedroSession.create(project_path=project.root, env=env) as session:
+            session.load_context()
+            run = dict(pipelines)  # what `session.run` reads its pipelines from
+        names = {name: {node.name for node in pipeline.nodes} for name, pipeline in viz.items()}
+        assert names == {name: {node.name for node in pipeline.nodes}
+                         for name, pipeline in run.items()}, env
+        seen[env] = names["ablation_quality"]
+    assert "quality__guidance_scale_5p0__drop_fraction_0p2.train_classifier_seeds_0" in seen["wide"]
+    assert not {name for name in seen["test"] if "5p0" in name}
+    assert "quality_mode_global.filter_pool" in seen["test"]
+    assert not {name for name in seen["wide"] if name.startswith("quality_mode_global")}
