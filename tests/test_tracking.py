@@ -112,7 +112,8 @@ def test_each_kedro_run_is_a_parent_with_a_child_per_arm_it_computed(tracked: Tr
             assert parent.info.start_time <= child.info.start_time <= child.info.end_time \
                 <= parent.info.end_time
     tags = {arm: run.data.tags for arm, run in first.items()}
-    assert tags["baseline"]["ablation"] == "threshold,training"
+    assert tags["baseline"]["ablation"] == "threshold,training,quality"  # every table's reference
+    assert tags["quality__guidance_scale_1p0__drop_fraction_0p2"]["ablation"] == "quality"
     assert tags["drop_20"]["ablation"] == "threshold,training"  # joint training, run once
     assert tags["sequential"]["ablation"] == "training"
     assert tags["real_curve_3"]["ablation"] == "threshold,training"

@@ -73,9 +73,9 @@ def test_each_grid_cell_is_a_child_run_with_its_coordinates(quality: KedroProjec
     assert "grid.guidance_scale" not in children["baseline"].data.params
 
 
-@pytest.mark.slow
 def test_a_new_guidance_scale_reruns_exactly_its_pool_arms_and_the_report(
         quality: KedroProject, caplog: pytest.LogCaptureFixture) -> None:
+    """Last in the module: it edits the project's conf/test."""
     before = {node.name for node in create_pipelines(DECLARED)["ablation_quality"].nodes}
     path = quality.root / "conf" / "test" / "parameters_ablations.yml"
     conf = yaml.safe_load(path.read_text())
