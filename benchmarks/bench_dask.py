@@ -32,7 +32,8 @@ from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
 
 from _common import NodeTimer, in_dir, scratch_project, write_result
-from genaug.pipelines.ablations import THRESHOLD_ARMS, create_pipelines
+from genaug.pipeline_registry import run_declaration
+from genaug.pipelines.ablations import create_pipelines
 from genaug.pipelines.synthesis.pipeline import POOL_PARTS
 from genaug.runner import DaskRunner, downstream_counts
 
@@ -110,7 +111,8 @@ def _run(name: str, env: str, pipeline: str, params: dict[str, Any], threads: in
         wall = time.perf_counter() - start
         running.clear()
         catalog = session.load_context().catalog
-        metrics = {arm: catalog.load(f"{arm}.metrics") for arm in ("baseline", *THRESHOLD_ARMS)}
+        arms = ("baseline", *run_declaration().threshold)
+        metrics = {arm: catalog.load(f"{arm}.metrics") for arm in arms}
     during = sum(samples) / len(samples)
     if runner is None:
         return Run(wall, load, during, timer.times, metrics=metrics)
@@ -203,7 +205,7 @@ def main() -> None:
     parser.add_argument("--configs", default="test,mid")
     parser.add_argument("--pipeline", default="ablation_threshold")
     args = parser.parse_args()
-    pipeline = create_pipelines()[args.pipeline]
+    pipeline = create_pipelines(run_declaration())[args.pipeline]
     lines = [f"# `{args.pipeline}`: sequential runner vs DaskRunner ({WORKERS} local workers)", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
              f"cuda={torch.cuda.is_available()}; {POOL_PARTS} pool parts.", ""]

@@ -19,6 +19,8 @@ from kedro.framework.startup import bootstrap_project
 from nbclient import NotebookClient
 
 from genaug.common.validation import ParameterError
+from genaug.config import ValidatingConfigLoader
+from genaug.schemas.ablations import Declaration
 from genaug.schemas.base import deep_merge, parse
 from genaug.schemas.evaluation import EvaluationParams
 from genaug.schemas.filtering import FilteringParams, FilterParams
@@ -168,6 +170,15 @@ def synthesis_params(**changes: Any) -> SynthesisParams:
     except ParameterError as exc:
         raise ParameterError(f"synthesis.{exc.parameter}", exc.expected, exc.got) from None
     return params
+
+
+def declared(env: str = "test", root: Path = REPO) -> Declaration:
+    """The ablations `root`/conf/<env> declares (the arms the pipelines are built from)."""
+    from genaug.settings import CONFIG_LOADER_ARGS
+
+    loader = ValidatingConfigLoader(str(root / "conf"), env=None if env == "base" else env,
+                                    **CONFIG_LOADER_ARGS)
+    return loader.declaration()
 
 
 # ----------------------------------------------------------------------------- image bundles

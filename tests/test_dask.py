@@ -35,7 +35,7 @@ from mlflow.tracking import MlflowClient
 from genaug.common.threads import torch_threads
 from genaug.hooks import FINGERPRINTS
 from genaug.models.clip_scoring import pixel_sums
-from genaug.pipelines.ablations import REAL_CURVE_ARMS, create_pipelines
+from genaug.pipelines.ablations import create_pipelines
 from genaug.pipelines.synthesis.pipeline import POOL_PARTS
 from genaug.runner import (
     GPU_TAG,
@@ -43,7 +43,9 @@ from genaug.runner import (
     InMemoryTransferError,
     local_cluster,
 )
-from tests.support import KedroProject, make_project
+from tests.support import KedroProject, declared, make_project
+
+REAL_CURVE_ARMS = declared().curve
 
 THREADS = 2  # torch threads of every run here (sequential in this process, every Dask task)
 ABLATIONS = ("ablation_threshold", "ablation_training")
@@ -156,7 +158,7 @@ def test_hooks_ran_once_in_the_driver(sequential: KedroProject,
 
 
 def test_reports_show_nodes_spread_over_workers_and_gpu_claims(distributed: Distributed) -> None:
-    pipelines = create_pipelines()
+    pipelines = create_pipelines(declared())
     for name, runner in distributed.runners.items():
         reports = {report.node: report for report in runner.reports}
         assert len(runner.reports) == len(reports) == len(pipelines[name].nodes)

@@ -15,11 +15,13 @@ import yaml
 
 import genaug.fingerprints as fingerprints
 from genaug.hooks import FINGERPRINTS, StaleOutputsHook
-from genaug.pipelines.ablations import REAL_CURVE_ARMS, create_pipelines
+from genaug.pipelines.ablations import create_pipelines
 from genaug.pipelines.synthesis.pipeline import POOL_PARTS
 from genaug.pipelines.training.pipeline import SEED_SLOTS
 from genaug.reruns import FingerprintStore
-from tests.support import KedroProject, make_project
+from tests.support import KedroProject, declared, make_project
+
+REAL_CURVE_ARMS = declared().curve
 
 ARMS = ("drop_10", "drop_20", "drop_30")
 TRAIN = (*(f"train_classifier_seeds_{slot}" for slot in range(SEED_SLOTS)), "combine_seeds")
@@ -95,7 +97,7 @@ def test_a_plain_run_reads_the_seed_stores_as_empty(project: KedroProject) -> No
     hook = StaleOutputsHook()
     hook._store = FingerprintStore(project.data / FINGERPRINTS)  # as after_context_created
     hook.before_pipeline_run({"only_missing_outputs": False},
-                             create_pipelines()["ablation_threshold"], catalog)
+                             create_pipelines(declared())["ablation_threshold"], catalog)
     assert len(catalog.load("drop_10.seed_store")) == 0  # every seed trains again
     assert len(project.catalog().load("drop_10.seed_store")) >= 3  # nothing was deleted
 
@@ -150,7 +152,7 @@ def test_corrupt_fingerprint_store_reruns_everything(project: KedroProject, capl
     ran = _rerun(project, caplog, {"synthesis": {"sampling": {"guidance_scale": 3.5}},
                                    "filtering": {"report_max_per_class": 3,
                                                  "score_batch_size": 7}})
-    assert ran == {node.name for node in create_pipelines()["ablation_threshold"].nodes}
+    assert ran == {node.name for node in create_pipelines(declared())["ablation_threshold"].nodes}
 
 
 def test_plan_command_shows_reasons_and_runs_nothing(project: KedroProject) -> None:

@@ -17,13 +17,14 @@ import pandas as pd
 import pytest
 import torch
 from kedro.framework.session import KedroSession
-from kedro.io import DataCatalog
+from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Node, Pipeline
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from genaug.config import ValidatingConfigLoader
 from genaug.models.diffusion import LOSS_KEY
-from genaug.pipelines.ablations import ALL_ARMS
+from genaug.settings import CONFIG_LOADER_ARGS
 from genaug.tracking import (
     ArmRunsHook,
     ParentRunHook,
@@ -35,7 +36,7 @@ from genaug.tracking import (
     report_metrics,
     table_row_metrics,
 )
-from tests.support import KedroProject, make_project
+from tests.support import REPO, KedroProject, declared, make_project
 
 SEEDS = [0, 1]
 RUN_PARAMS = {"training": {"seeds": SEEDS}}
@@ -78,6 +79,15 @@ def tracked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracked]:
         yield Tracked(project, client, parents, children)
 
 
+def _declaring_catalog() -> DataCatalog:
+    """A catalog with conf/test's validated `ablations` and `data_processing` blocks (what the
+    arm-runs hook reads the declared arms from)."""
+    loader = ValidatingConfigLoader(str(REPO / "conf"), env="test", **CONFIG_LOADER_ARGS)
+    params = loader["parameters"]
+    return DataCatalog({f"params:{key}": MemoryDataset(params[key], copy_mode="assign")
+                        for key in ("ablations", "data_processing")})
+
+
 def _history(tracked: Tracked, run: Run, key: str) -> list[tuple[int, float]]:
     return sorted((m.step, m.value) for m in tracked.client.get_metric_history(
         run.info.run_id, key))
@@ -91,7 +101,7 @@ def _latest_file(project: KedroProject, pattern: str) -> Path:
 def test_each_kedro_run_is_a_parent_with_a_child_per_arm_it_computed(tracked: Tracked) -> None:
     assert len(tracked.parents) == 2
     first, rerun = tracked.children
-    assert set(first) == set(ALL_ARMS)
+    assert set(first) == set(declared().all_arms)  # __default__ holds every ablation
     assert set(rerun) == {"drop_10"}  # every other arm was reused, not recomputed
     for parent, children in zip(tracked.parents, tracked.children, strict=True):
         assert parent.info.status == "FINISHED"
@@ -102,7 +112,8 @@ def test_each_kedro_run_is_a_parent_with_a_child_per_arm_it_computed(tracked: Tr
             assert parent.info.start_time <= child.info.start_time <= child.info.end_time \
                 <= parent.info.end_time
     tags = {arm: run.data.tags for arm, run in first.items()}
-    assert tags["baseline"]["ablation"] == "threshold,training"
+    assert tags["baseline"]["ablation"] == "threshold,training,quality"  # every table's reference
+    assert tags["quality__guidance_scale_1p0__drop_fraction_0p2"]["ablation"] == "quality"
     assert tags["drop_20"]["ablation"] == "threshold,training"  # joint training, run once
     assert tags["sequential"]["ablation"] == "training"
     assert tags["real_curve_3"]["ablation"] == "threshold,training"
@@ -261,10 +272,10 @@ def test_the_hook_does_nothing_without_an_active_mlflow_run(tmp_path: Path) -> N
         arms, parent = ArmRunsHook(), ParentRunHook()
         node = Node(lambda x: x, "drop_10.training_history", "drop_10.metrics",
                     name="evaluate_classifier", namespace="drop_10")
-        catalog = DataCatalog()
+        catalog = DataCatalog()  # no declared arms either: the hook never reads them
         outputs = {"drop_10.metrics": {"top1": [0.5], "top1_mean": 0.5},
                    "generator": {LOSS_KEY: torch.ones(3)}}
-        arms.before_pipeline_run()
+        arms.before_pipeline_run(catalog)
         parent.before_pipeline_run()
         arms.before_node_run(node)
         arms.after_node_run(node, catalog, {"drop_10.training_history": {}}, outputs)
@@ -310,7 +321,7 @@ def test_an_arm_run_opens_with_its_first_node_and_fails_with_the_pipeline(
         experiment = client.create_experiment("arms")
         mlflow.start_run(experiment_id=experiment)
         arms = ArmRunsHook()
-        arms.before_pipeline_run()
+        arms.before_pipeline_run(_declaring_catalog())
         node = Node(lambda x: x, "drop_10.x", "drop_10.y", name="n", namespace="drop_10")
         arms.before_node_run(node)
         (child,) = client.search_runs([experiment], f"tags.{PARENT} != ''")

@@ -18,6 +18,7 @@ from genaug.pipelines.ablations import create_pipelines
 from genaug.preflight import MissingInputError, producing_command
 from tests.support import (
     KedroProject,
+    declared,
     execute_results_notebook,
     make_project,
     notebook_errors,
@@ -159,11 +160,14 @@ def test_missing_upstream_fails_before_the_first_node_naming_its_producer(
     (["drop_20.metrics", "sequential.metrics", "real_curve_3.extra_real"], None,
      "kedro run --pipeline ablation_training"),
     (["baseline.metrics", "drop_10.metrics"], None, "kedro run --pipeline ablation_threshold"),
+    # two ablations' arms: their two pipelines (__default__ also holds the quality grid)
     (["baseline.metrics", "drop_10.metrics", "sequential.metrics"], "gpu",
-     "kedro run --env gpu"),
+     "kedro run --pipelines ablation_threshold,ablation_training --env gpu"),
+    (["drop_10.metrics", "sequential.metrics",
+      "quality__guidance_scale_1p0__drop_fraction_0p0.metrics"], "gpu", "kedro run --env gpu"),
     (["real_train", "generator"], None, "kedro run --pipelines data_processing,synthesis"),
     (["raw_train"], None, None),
 ])
 def test_producing_command_is_the_smallest_registered_pipeline(
         missing: list[str], env: str | None, command: str | None) -> None:
-    assert producing_command(missing, create_pipelines(), env) == command
+    assert producing_command(missing, create_pipelines(declared()), env) == command

@@ -139,10 +139,13 @@ cli.add_command(run)
 @env_option
 def plan(pipeline_name: str, env: str | None) -> None:
     """Print what `kedro run --only-missing-outputs` would run (and why) and reuse; run nothing."""
-    if pipeline_name not in pipelines:
-        raise click.BadParameter(f"expected one of {sorted(pipelines)}", param_hint="--pipeline")
     with KedroSession.create(project_path=Path.cwd(), env=env) as session:
+        # The session's config loader comes first: the pipelines are built from what it
+        # declares (`genaug.pipeline_registry.run_declaration`).
         context = session.load_context()
+        if pipeline_name not in pipelines:
+            raise click.BadParameter(f"expected one of {sorted(pipelines)}",
+                                     param_hint="--pipeline")
         catalog = context.catalog
         pipeline = pipelines[pipeline_name]
         stored = FingerprintStore(fingerprint_path(context)).read()

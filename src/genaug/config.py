@@ -8,10 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from kedro.config import OmegaConfigLoader
+from kedro.framework import project
 from omegaconf import OmegaConf
 
-from genaug.pipelines.ablations import ABLATION_ARMS, ALL_ARMS, REAL_CURVE_ARMS
-from genaug.schemas.project import validate_parameters
+from genaug.schemas.ablations import Declaration
+from genaug.schemas.project import ValidatedParameters, validate_parameters
+
+# The config loader of the latest Kedro session in this process (`run_loader`).
+_RUN_LOADER: ValidatingConfigLoader | None = None
 
 
 class ValidatingConfigLoader(OmegaConfigLoader):
@@ -36,15 +40,33 @@ class ValidatingConfigLoader(OmegaConfigLoader):
     overlay_env = "local"
     hermetic_envs = ("test",)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _publish(self)
+
     def __getitem__(self, key: str) -> Any:
         """Load a configuration with the overlay on top; `parameters` validated and typed."""
+        if key != "parameters":
+            return self._layered(key)
+        return self.validated().tree()
+
+    def validated(self) -> ValidatedParameters:
+        """The validated parameters, with the declared ablations expanded."""
+        return validate_parameters(self._layered("parameters"))
+
+    def declaration(self) -> Declaration:
+        """The ablations this configuration declares (the pipelines are built from them)."""
+        declaration = self.validated().declaration
+        assert declaration is not None
+        return declaration
+
+    def _layered(self, key: str) -> Any:
+        """A configuration with the overlay on top."""
         value = super().__getitem__(key)
         overlay = self.overlay(key)
         if overlay:
             value = _layer(value, overlay, deep=self.merge_strategy.get(key) == "soft")
-        if key != "parameters":
-            return value
-        return validate_parameters(value, ALL_ARMS, REAL_CURVE_ARMS, ABLATION_ARMS).tree()
+        return value
 
     def overlay_path(self) -> Path | None:
         """The overlay folder this run reads on top of its environment, or None."""
@@ -68,3 +90,27 @@ def _layer(base: Mapping[str, Any], top: Mapping[str, Any], *, deep: bool) -> di
     if deep:
         return OmegaConf.to_container(OmegaConf.merge(base, top))
     return {**base, **top}
+
+
+def _identity(loader: ValidatingConfigLoader) -> tuple[str, str | None, str]:
+    """What makes two loaders read the same configuration."""
+    return (str(Path(loader.conf_source).resolve()), loader.env, repr(loader.runtime_params))
+
+
+def _publish(loader: ValidatingConfigLoader) -> None:
+    """Make `loader` the run's loader; pipelines built for another configuration are rebuilt.
+
+    Kedro calls `register_pipelines()` without the run's environment, but every session
+    (`kedro run`, `kedro plan`, kedro-viz, `kedro jupyter`) creates its config loader before it
+    first reads `pipelines`: so the registry builds from the configuration the run reads.
+    """
+    global _RUN_LOADER
+    previous, _RUN_LOADER = _RUN_LOADER, loader
+    changed = previous is None or _identity(previous) != _identity(loader)
+    if changed and project.PACKAGE_NAME:
+        project.pipelines.configure(f"{project.PACKAGE_NAME}.pipeline_registry")
+
+
+def run_loader() -> ValidatingConfigLoader | None:
+    """The config loader of the latest Kedro session in this process (None: no session yet)."""
+    return _RUN_LOADER

@@ -1,5 +1,7 @@
-"""Both ablations end to end on conf/test with two seeds: tables with their statistics and
-exchange rate, comparisons, MLflow, reruns, notebook and kedro-viz."""
+"""The threshold and training ablations end to end on conf/test with two seeds, from one
+`kedro run` of `__default__` (which runs the quality grid too; its map is
+tests/pipelines/test_quality.py's): tables with their statistics and exchange rate,
+comparisons, MLflow, reruns, notebook and kedro-viz."""
 
 from __future__ import annotations
 
@@ -16,9 +18,9 @@ import pandas as pd
 import pytest
 from kedro.framework.session import KedroSession
 
-from genaug.pipelines.ablations import REAL_CURVE_ARMS
 from tests.support import (
     KedroProject,
+    declared,
     execute_results_notebook,
     make_project,
     notebook_errors,
@@ -26,7 +28,7 @@ from tests.support import (
     notebook_text,
 )
 
-CURVE = list(REAL_CURVE_ARMS)
+CURVE = list(declared().curve)
 THRESHOLD_ARMS = ["baseline", "drop_10", "drop_20", "drop_30"]
 TRAINING_ARMS = ["baseline", "drop_20", "sequential", "real_augmented"]
 SEEDS = {"training": {"seeds": [0, 1]}}
@@ -131,7 +133,7 @@ def test_mlflow_run_holds_per_arm_metrics_params_and_artifacts(ablated: KedroPro
     assert run.info.status == "FINISHED"
     children = {r.data.tags["arm"]: r for r in runs
                 if r.data.tags.get("mlflow.parentRunId") == run.info.run_id}
-    assert set(children) == {*THRESHOLD_ARMS, *TRAINING_ARMS, *CURVE}
+    assert set(children) == {*THRESHOLD_ARMS, *TRAINING_ARMS, *CURVE, *declared().quality}
     table = ablated.load("threshold_results")  # the results table, wherever the env keeps it
     for arm in {*THRESHOLD_ARMS, *TRAINING_ARMS}:
         assert children[arm].info.status == "FINISHED"

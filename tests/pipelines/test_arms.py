@@ -6,14 +6,15 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Node, Pipeline
 from kedro.runner import SequentialRunner
 
-from genaug.pipelines.ablations import (
-    ALL_ARMS,
-    FILTERED_ARM,
-    REAL_CURVE_ARMS,
-    REUSING_ARMS,
-    create_pipelines,
-)
+from genaug.pipelines.ablations import create_pipelines
 from genaug.pipelines.arms import arm_pipeline
+from genaug.schemas.ablations import BASELINE, FILTERED_ARM, REUSING_ARMS
+from tests.support import declared
+
+DECLARED = declared()
+REAL_CURVE_ARMS = DECLARED.curve
+# Every declared arm: the fixed ones, the threshold arms, the curve and the quality grid.
+ALL_ARMS = DECLARED.all_arms
 
 
 def _scale(real_train: list[int], params: dict, seed: int) -> list[float]:
@@ -39,9 +40,10 @@ def test_arms_share_global_inputs_and_read_their_own_block() -> None:
 
 
 def test_production_arms_read_only_their_effective_blocks_and_shared_data() -> None:
-    pipelines = create_pipelines()
+    pipelines = create_pipelines(DECLARED)
     everything = pipelines["__default__"]
     # The pipelines train exactly the declared arms (any other top-level key is a typo).
+    assert {BASELINE, *REUSING_ARMS, *DECLARED.threshold, *DECLARED.quality} <= set(ALL_ARMS)
     trained = {node.namespace for node in everything.nodes
                if node.name.endswith(".train_classifier_seeds_0")}
     assert trained == set(ALL_ARMS)
@@ -76,7 +78,7 @@ def test_production_arms_read_only_their_effective_blocks_and_shared_data() -> N
 
 
 def test_shared_stages_are_grouped_without_renaming_datasets() -> None:
-    everything = create_pipelines()["__default__"]
+    everything = create_pipelines(DECLARED)["__default__"]
     for stage in ("data_processing", "synthesis", "filtering", "evaluation", "reporting"):
         assert everything.only_nodes_with_namespaces([stage]).nodes, stage
     outputs = everything.all_outputs()

@@ -15,7 +15,6 @@ import pytest
 from kedro.config import OmegaConfigLoader
 
 from genaug.common.validation import ParameterError
-from genaug.pipelines.ablations import ABLATION_ARMS, ALL_ARMS, REAL_CURVE_ARMS
 from genaug.schemas.project import ARM_STAGES, validate_parameters
 from genaug.settings import CONFIG_LOADER_ARGS
 from tests.support import REPO
@@ -25,14 +24,16 @@ from tests.support import REPO
 def test_environment_parameters_validate(env: str) -> None:
     loader = OmegaConfigLoader(str(REPO / "conf"), env=None if env == "base" else env,
                                **CONFIG_LOADER_ARGS)
-    validated = validate_parameters(loader["parameters"], ALL_ARMS, REAL_CURVE_ARMS,
-                                    ABLATION_ARMS)
+    validated = validate_parameters(loader["parameters"])
     arm_blocks = validated.arm_blocks()
-    assert set(arm_blocks) == {f"params:{arm}.{stage}" for arm in ALL_ARMS
-                               for stage in ARM_STAGES}
+    declaration = validated.declaration
+    assert declaration is not None
+    assert {f"params:{arm}.{stage}" for arm in declaration.all_arms
+            for stage in ARM_STAGES} <= set(arm_blocks)
     assert arm_blocks["params:drop_30.filter"].drop_fraction == 0.3
     assert arm_blocks["params:sequential.training"].strategy == "sequential"
-    curve = [arm_blocks[f"params:{arm}.training"].extra_real_per_class for arm in REAL_CURVE_ARMS]
+    curve = [arm_blocks[f"params:{arm}.training"].extra_real_per_class
+             for arm in declaration.curve]
     reserve = validated.blocks["params:data_processing"].reserve_per_class
     assert curve == sorted(set(curve)) and curve[-1] <= reserve  # increasing, within the reserve
 

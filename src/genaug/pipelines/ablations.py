@@ -16,29 +16,17 @@ from genaug.pipelines import (
     synthesis,
     training,
 )
-from genaug.pipelines.arms import BASELINE, arm_pipeline
+from genaug.pipelines.arms import BASELINE, arm_pipeline, train_and_evaluate
+from genaug.pipelines.quality import quality_ablation
 from genaug.pipelines.reporting import create_report_pipeline
+from genaug.schemas.ablations import FILTERED_ARM, REUSING_ARMS, Declaration
 
-# CLIP-filter threshold ablation: one joint-training arm per drop fraction
-# (each has its block in conf/base/parameters_ablation_threshold.yml).
-THRESHOLD_ARMS = ("drop_10", "drop_20", "drop_30")
-# Training-strategy ablation: its joint-training arm *is* the threshold ablation's `drop_20`
-# (the same filter and training settings, so it is computed once and labelled `joint` in the
-# training report, `reporting.training.labels`); the other strategies train on its kept images.
-FILTERED_ARM = "drop_20"
-REUSING_ARMS = ("sequential", "real_augmented")
-# The real-augmentation curve (the exchange rate's yardstick): arms adding increasing numbers of
-# real images per class from real_reserve (`<arm>.training.extra_real_per_class`, strictly
-# increasing along this tuple; the baseline is its 0 point). Pipelines are built before
-# parameters are read, so the arms are named here and the loader checks the parameters agree.
-REAL_CURVE_ARMS = tuple(f"real_curve_{i}" for i in range(1, 6))
-# Every arm namespace the project defines (any other top-level parameter key is a typo).
-ALL_ARMS = (BASELINE, *THRESHOLD_ARMS, *REUSING_ARMS, *REAL_CURVE_ARMS)
-# The arms of each ablation's report, in table order (the curve arms as reference rows last).
-ABLATION_ARMS: dict[str, tuple[str, ...]] = {
-    "threshold": (BASELINE, *THRESHOLD_ARMS, *REAL_CURVE_ARMS),
-    "training": (BASELINE, FILTERED_ARM, *REUSING_ARMS, *REAL_CURVE_ARMS),
-}
+# The arms each ablation has come from the `ablations` parameter block (conf/base/
+# parameters_ablations.yml, expanded by `genaug.schemas.ablations.expand`): the threshold arms
+# (one joint-training arm each), the real-augmentation curve (`real_curve_<i>`, the exchange
+# rate's yardstick) and the quality grid. The training ablation's joint arm *is* the threshold
+# ablation's `drop_20` (computed once, labelled `joint` in the training report); its other
+# strategies (`REUSING_ARMS`) train on drop_20's kept images.
 
 
 def shared_stages() -> Pipeline:
@@ -47,60 +35,56 @@ def shared_stages() -> Pipeline:
             + filtering.create_pipeline() + evaluation.create_pipeline())
 
 
-def _train_and_evaluate() -> Pipeline:
-    """The per-arm template of an arm that trains and evaluates a classifier."""
-    return training.create_template() + evaluation.create_template()
-
-
 def baseline_arm() -> Pipeline:
     """The real-only `baseline` arm shared by every ablation.
 
     It trains without synthetic images; its FID/IS describe the unfiltered `synthetic_pool`
     (the 0 % point of the threshold curve).
     """
-    return arm_pipeline(_train_and_evaluate(), BASELINE,
+    return arm_pipeline(train_and_evaluate(), BASELINE,
                         inputs={"synthetic_kept": "synthetic_pool"})
 
 
-def threshold_arms() -> Pipeline:
+def threshold_arms(declaration: Declaration) -> Pipeline:
     """Filter → train → evaluate for every threshold arm."""
-    template = filtering.create_template() + _train_and_evaluate()
-    return sum((arm_pipeline(template, arm) for arm in THRESHOLD_ARMS), Pipeline([]))
+    template = filtering.create_template() + train_and_evaluate()
+    return sum((arm_pipeline(template, arm) for arm in declaration.threshold), Pipeline([]))
 
 
 def _train_and_evaluate_on_extra_real() -> Pipeline:
     """The train-and-evaluate template fed the arm's `extra_real` images instead of synthetic."""
-    return Pipeline(_train_and_evaluate(), inputs={"synthetic_kept": "extra_real"})
+    return Pipeline(train_and_evaluate(), inputs={"synthetic_kept": "extra_real"})
 
 
 def training_arms() -> Pipeline:
     """The joint-training arm (`drop_20`, shared with the threshold ablation), `sequential` on
     its kept images, and `real_augmented` adding as many real images as it keeps."""
-    joint = arm_pipeline(filtering.create_template() + _train_and_evaluate(), FILTERED_ARM)
+    joint = arm_pipeline(filtering.create_template() + train_and_evaluate(), FILTERED_ARM)
     reuse = {"synthetic_kept": f"{FILTERED_ARM}.synthetic_kept"}
-    sequential = arm_pipeline(_train_and_evaluate(), "sequential", inputs=reuse)
+    sequential = arm_pipeline(train_and_evaluate(), "sequential", inputs=reuse)
     real = arm_pipeline(training.create_matched_real_template()
                         + _train_and_evaluate_on_extra_real(), "real_augmented", inputs=reuse)
     return joint + sequential + real
 
 
-def real_curve_arms() -> Pipeline:
+def real_curve_arms(declaration: Declaration) -> Pipeline:
     """The real-augmentation curve: each arm adds `extra_real_per_class` real images per class."""
     template = training.create_curve_real_template() + _train_and_evaluate_on_extra_real()
-    return sum((arm_pipeline(template, arm) for arm in REAL_CURVE_ARMS), Pipeline([]))
+    return sum((arm_pipeline(template, arm) for arm in declaration.curve), Pipeline([]))
 
 
-def threshold_report() -> Pipeline:
+def threshold_report(declaration: Declaration) -> Pipeline:
     """The threshold ablation's results table, comparisons, Markdown and plots."""
-    return create_report_pipeline("threshold", [BASELINE, *THRESHOLD_ARMS],
-                                  {arm: arm for arm in THRESHOLD_ARMS}, REAL_CURVE_ARMS)
+    arms = declaration.threshold
+    return create_report_pipeline("threshold", [BASELINE, *arms], {arm: arm for arm in arms},
+                                  declaration.curve)
 
 
-def training_report() -> Pipeline:
+def training_report(declaration: Declaration) -> Pipeline:
     """The training ablation's results table, comparisons, Markdown and plots."""
     return create_report_pipeline("training", [BASELINE, FILTERED_ARM, *REUSING_ARMS],
                                   {arm: FILTERED_ARM for arm in (FILTERED_ARM, *REUSING_ARMS)},
-                                  REAL_CURVE_ARMS)
+                                  declaration.curve)
 
 
 def pool_report() -> Pipeline:
@@ -108,18 +92,22 @@ def pool_report() -> Pipeline:
     return generator_report.create_pipeline(training=f"params:{BASELINE}.training")
 
 
-def kept_fidelity(ablation: str) -> Pipeline:
+def kept_fidelity(ablation: str, declaration: Declaration) -> Pipeline:
     """Label fidelity of the kept set of every arm with its own filter in an ablation."""
-    filtered = THRESHOLD_ARMS if ablation == "threshold" else (FILTERED_ARM,)
+    filtered = declaration.threshold if ablation == "threshold" else (FILTERED_ARM,)
     return generator_report.create_kept_pipeline(
         ablation, {arm: f"{arm}.synthetic_kept" for arm in filtered})
 
 
-def create_pipelines() -> dict[str, Pipeline]:
-    """Every registered pipeline by name."""
-    references = shared_stages() + baseline_arm() + real_curve_arms() + pool_report()
-    threshold = references + threshold_arms() + threshold_report() + kept_fidelity("threshold")
-    strategies = references + training_arms() + training_report() + kept_fidelity("training")
+def create_pipelines(declaration: Declaration) -> dict[str, Pipeline]:
+    """Every registered pipeline by name, built from the declared ablations."""
+    references = (shared_stages() + baseline_arm() + real_curve_arms(declaration)
+                  + pool_report())
+    threshold = (references + threshold_arms(declaration) + threshold_report(declaration)
+                 + kept_fidelity("threshold", declaration))
+    strategies = (references + training_arms() + training_report(declaration)
+                  + kept_fidelity("training", declaration))
+    quality = shared_stages() + baseline_arm() + pool_report() + quality_ablation(declaration)
     return {
         "data_processing": data_processing.create_pipeline(),
         "synthesis": synthesis.create_pipeline(),
@@ -128,8 +116,9 @@ def create_pipelines() -> dict[str, Pipeline]:
         "training": baseline_arm(),
         "ablation_threshold": threshold,
         "ablation_training": strategies,
-        "reporting": threshold_report() + training_report(),
-        # Shared stages, the baseline, the curve and drop_20 are the same nodes in both: they
+        "ablation_quality": quality,
+        "reporting": threshold_report(declaration) + training_report(declaration),
+        # Shared stages, the baseline, the curve and drop_20 are the same nodes in each: they
         # run once.
-        "__default__": threshold + strategies,
+        "__default__": threshold + strategies + quality,
     }

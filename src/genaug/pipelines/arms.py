@@ -6,10 +6,11 @@ from collections.abc import Mapping
 
 from kedro.pipeline import Pipeline
 
+from genaug.pipelines import evaluation, training
+from genaug.schemas.ablations import BASELINE
 from genaug.schemas.project import ARM_STAGES
 
-# The real-only arm every ablation has: every gain is measured against it.
-BASELINE = "baseline"
+__all__ = ["BASELINE", "SHARED_DATASETS", "arm_pipeline", "train_and_evaluate"]
 # Datasets every arm reads under their global names (made once by the shared stages).
 SHARED_DATASETS = frozenset({
     "real_train", "real_reserve", "real_test", "class_names",
@@ -35,3 +36,8 @@ def arm_pipeline(template: Pipeline, arm: str, inputs: Mapping[str, str] | None 
     params.update({f"params:{stage}": f"params:{arm}.{stage}" for stage in ARM_STAGES
                    if f"params:{stage}" in free})
     return Pipeline(template, namespace=arm, inputs=mapping, parameters=params, tags=[arm])
+
+
+def train_and_evaluate() -> Pipeline:
+    """The per-arm template of an arm that trains and evaluates a classifier."""
+    return training.create_template() + evaluation.create_template()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from genaug.common.device import resolve_device
 from genaug.common.validation import ParameterError
+from genaug.schemas.ablations import FIXED_ARMS, AblationsParams, Declaration, expand
 from genaug.schemas.base import Schema, deep_merge, parse
 from genaug.schemas.data_processing import DataProcessingParams
 from genaug.schemas.evaluation import EvaluationParams
@@ -41,6 +42,7 @@ class ValidatedParameters:
 
     blocks: dict[str, Schema] = field(default_factory=dict)
     scalars: dict[str, Any] = field(default_factory=dict)
+    declaration: Declaration | None = None
 
     def tree(self) -> dict[str, Any]:
         """The parameter tree with every block typed and every arm's blocks effective."""
@@ -56,19 +58,14 @@ class ValidatedParameters:
                 if name.removeprefix("params:").count(".") == 1}
 
 
-def validate_parameters(params: Mapping[str, Any], arms: Iterable[str],
-                        curve_arms: Sequence[str] = (),
-                        ablation_arms: Mapping[str, Sequence[str]] | None = None
-                        ) -> ValidatedParameters:
+def validate_parameters(params: Mapping[str, Any]) -> ValidatedParameters:
     """Validate every block of the loaded parameters; raise ParameterError on the first bad key.
 
-    `arms` are the arm namespaces the project defines: any other top-level key is unknown.
-    Every arm gets every per-arm stage block (its own keys, or the defaults alone).
-    `curve_arms` are the real-augmentation curve arms, in curve order; `ablation_arms` the arms
-    of each ablation's report (the arms `reporting.<ablation>` may name).
+    The arms are the fixed ones (`baseline`, `sequential`, `real_augmented`) and those the
+    `ablations` block declares (`genaug.schemas.ablations`): any other top-level key is unknown.
+    Every arm gets every per-arm stage block (its declared keys, then its own top-level block,
+    or the defaults alone); every grid pool gets its effective `synthesis` block.
     """
-    arms = list(arms)
-    _check_top_level(params, arms)
     seed = params.get("seed")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ParameterError("seed", "an integer >= 0", seed)
@@ -79,22 +76,80 @@ def validate_parameters(params: Mapping[str, Any], arms: Iterable[str],
     shape = blocks["params:data_processing"].image_shape_tuple()
     for stage in STAGES.keys() | ARM_STAGES.keys():
         _check_shape(blocks[f"params:{stage}"], shape, stage)
+    ablations = parse(AblationsParams, params.get("ablations"), "ablations")
+    blocks["params:ablations"] = ablations
+    declaration = expand(ablations, blocks["params:data_processing"].reserve_per_class)
+    arms = list(declaration.all_arms)
+    _check_top_level(params, [*FIXED_ARMS, *declaration.overrides])
     for arm in arms:
-        overrides = params.get(arm) or {}
-        if not isinstance(overrides, Mapping):
-            raise ParameterError(arm, f"a mapping of per-arm blocks ({', '.join(ARM_STAGES)})",
-                                 overrides)
-        for key in overrides:
-            if key not in ARM_STAGES:
-                raise _unknown(f"{arm}.{key}", key, ARM_STAGES)
-        for stage, schema in ARM_STAGES.items():
-            merged = deep_merge(params.get(stage), overrides.get(stage))
+        _arm_blocks(params, arm, declaration, shape, blocks)
+    declaration = _pool_blocks(params, declaration, shape, blocks)
+    _check_curve(blocks, arms, list(declaration.curve))
+    _check_reports(blocks["params:reporting"], declaration.ablation_arms())
+    return ValidatedParameters(blocks, {key: params.get(key) for key in SCALARS}, declaration)
+
+
+def _arm_blocks(params: Mapping[str, Any], arm: str, declaration: Declaration,
+                shape: tuple[int, int, int], blocks: dict[str, Schema]) -> None:
+    """The arm's effective blocks: stage defaults < declared overrides < its top-level block."""
+    own = params.get(arm) or {}
+    if not isinstance(own, Mapping):
+        raise ParameterError(arm, f"a mapping of per-arm blocks ({', '.join(ARM_STAGES)})", own)
+    declared = declaration.overrides.get(arm, {})
+    for key in {**declared, **own}:
+        if key not in ARM_STAGES:
+            where = f"{arm}.{key}" if key in own else _declared_key(arm, key, declaration)
+            raise _unknown(where, key, ARM_STAGES)
+    for stage, schema in ARM_STAGES.items():
+        merged = deep_merge(deep_merge(params.get(stage), declared.get(stage)), own.get(stage))
+        try:
             block = parse(schema, merged, f"{arm}.{stage}")
-            _check_shape(block, shape, f"{arm}.{stage}")
-            blocks[f"params:{arm}.{stage}"] = block
-    _check_curve(blocks, arms, list(curve_arms))
-    _check_reports(blocks["params:reporting"], ablation_arms or {})
-    return ValidatedParameters(blocks, {key: params.get(key) for key in SCALARS})
+        except ParameterError as error:
+            if arm not in declaration.quality:
+                raise
+            raise _grid_error(error, declaration) from None
+        _check_shape(block, shape, f"{arm}.{stage}")
+        blocks[f"params:{arm}.{stage}"] = block
+
+
+def _declared_key(arm: str, key: str, declaration: Declaration) -> str:
+    """Where a declared arm's key was written, for an error message."""
+    if arm in declaration.quality:
+        return f"ablations.quality.grid.{key}"
+    return f"ablations.threshold.arms.{arm}.{key}"
+
+
+def _grid_error(error: ParameterError, declaration: Declaration) -> ParameterError:
+    """A grid cell's invalid block, named by the grid key that made it."""
+    dotted = error.parameter.split(".", 1)[1]
+    keys = {key for cell in declaration.cells.values() for key in cell.coordinates}
+    key = next((k for k in keys if dotted.startswith(k) or k.startswith(dotted)), dotted)
+    return ParameterError(f"ablations.quality.grid.{key}", error.expected, error.got)
+
+
+def _pool_blocks(params: Mapping[str, Any], declaration: Declaration,
+                 shape: tuple[int, int, int], blocks: dict[str, Schema]) -> Declaration:
+    """Each grid pool's effective `synthesis` block; a pool equal to the default is the shared
+    `synthetic_pool` (sampled once), so its cells name no pool of their own."""
+    default = blocks["params:synthesis"]
+    pools = {}
+    for pool, overrides in declaration.pools.items():
+        unknown = [key for key in overrides if key != "synthesis"]
+        if unknown:
+            raise _unknown(f"ablations.quality.grid.{unknown[0]}", unknown[0],
+                           ["synthesis", *ARM_STAGES])
+        merged = deep_merge(params.get("synthesis"), overrides.get("synthesis"))
+        try:
+            block = parse(SynthesisParams, merged, f"{pool}.synthesis")
+        except ParameterError as error:
+            raise _grid_error(error, declaration) from None
+        _check_shape(block, shape, f"{pool}.synthesis")
+        if block != default:
+            pools[pool] = overrides
+            blocks[f"params:{pool}.synthesis"] = block
+    cells = {arm: replace(cell, pool=cell.pool if cell.pool in pools else None)
+             for arm, cell in declaration.cells.items()}
+    return replace(declaration, cells=cells, pools=pools)
 
 
 def _check_curve(blocks: Mapping[str, Schema], arms: list[str], curve_arms: list[str]) -> None:
@@ -143,7 +198,7 @@ def _check_reports(reporting: Schema, ablation_arms: Mapping[str, Sequence[str]]
 
 def _check_top_level(params: Mapping[str, Any], arms: list[str]) -> None:
     """Every top-level key is a scalar, a stage block or a defined arm."""
-    known = [*SCALARS, *STAGES, *ARM_STAGES, *arms]
+    known = [*SCALARS, *STAGES, *ARM_STAGES, "ablations", *arms]
     for key in params:
         if key not in known:
             raise _unknown(key, key, known)

@@ -35,3 +35,4 @@ class ReportingParams(Schema):
 
     threshold: AblationReport
     training: AblationReport
+    quality: AblationReport

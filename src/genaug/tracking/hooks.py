@@ -14,7 +14,7 @@ from kedro.pipeline.node import Node
 from mlflow.entities import RunStatus
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
 
-from genaug.pipelines.ablations import ABLATION_ARMS, ALL_ARMS
+from genaug.schemas.ablations import ABLATIONS, Declaration, expand
 from genaug.tracking.runs import ParentRun
 from genaug.tracking.values import (
     ARM_BLOCKS,
@@ -54,18 +54,30 @@ class ArmRunsHook(ParentRun):
         self._children: dict[str, str] = {}  # arm -> child run id
         self._open: set[str] = set()  # arms whose child run is still RUNNING
         self._logged: dict[str, dict[str, float]] = {}
+        self._declared: Declaration | None = None
 
     @hook_impl(trylast=True)  # after kedro-mlflow has started the parent run
-    def before_pipeline_run(self) -> None:
-        """Remember the parent run; without an active run, stay off for this pipeline run."""
+    def before_pipeline_run(self, catalog: Any) -> None:
+        """Remember the parent run and the declared arms; without an active run, stay off."""
         self._children, self._open, self._logged = {}, set(), {}
         self._attach()
+        self._declared = None if self._parent is None else expand(
+            catalog.load("params:ablations"),
+            catalog.load("params:data_processing").reserve_per_class)
+
+    def _is_arm(self, name: str | None) -> bool:
+        """Whether a namespace is a declared arm's."""
+        return self._declared is not None and name in self._declared.all_arms
+
+    def _ablations_of(self, arm: str) -> list[str]:
+        """The ablations whose table has the arm."""
+        return ablations_of(arm, self._declared.ablation_arms() if self._declared else {})
 
     @hook_impl
     def before_node_run(self, node: Node) -> None:
         """An arm's first node in this run opens its child run (RUNNING while the arm runs)."""
         arm = node.namespace
-        if self._parent is not None and arm in ALL_ARMS and arm not in self._children:
+        if self._parent is not None and self._is_arm(arm) and arm not in self._children:
             self._guard(f"arm '{arm}'", self._open_child, arm)
 
     @hook_impl
@@ -75,10 +87,10 @@ class ArmRunsHook(ParentRun):
         if self._parent is None:
             return
         arm = node.namespace
-        if arm in ALL_ARMS and f"{arm}.metrics" in outputs:
+        if self._is_arm(arm) and f"{arm}.metrics" in outputs:
             self._guard(f"arm '{arm}'", self._log_arm, arm, node, catalog, inputs,
                         outputs[f"{arm}.metrics"])
-        for ablation in ABLATION_ARMS:
+        for ablation in ABLATIONS:
             table = outputs.get(f"{ablation}_results")
             if table is not None:
                 self._guard(f"the {ablation} table", self._log_table, ablation, table)
@@ -100,7 +112,7 @@ class ArmRunsHook(ParentRun):
         """Create the arm's child run, RUNNING from now until its metrics are logged."""
         assert self._client is not None and self._experiment is not None
         tags = {MLFLOW_PARENT_RUN_ID: self._parent, "arm": arm,
-                "ablation": ",".join(ablations_of(arm))}
+                "ablation": ",".join(self._ablations_of(arm))}
         run = self._client.create_run(self._experiment, start_time=now_ms(), tags=tags,
                                       run_name=arm)
         self._children[arm] = run.info.run_id
@@ -141,7 +153,7 @@ class ArmRunsHook(ParentRun):
                   metrics: Mapping[str, Any], history: Mapping[str, Any]) -> dict[str, str]:
         """The child run's tags (empty ones left out)."""
         strategy = str(metrics.get("strategy") or getattr(blocks.get("training"), "strategy", ""))
-        ablations = ",".join(ablations_of(arm))
+        ablations = ",".join(self._ablations_of(arm))
         tags = {
             MLFLOW_PARENT_RUN_ID: self._parent, "arm": arm, "ablation": ablations,
             "strategy": strategy, "synthetic_from": source or "none",
@@ -158,7 +170,9 @@ class ArmRunsHook(ParentRun):
         """The child run's tags, params, metrics and artifacts."""
         assert self._client is not None
         summary = summary_metrics(metrics)
-        self._log(run_id, flat_params(blocks),
+        coordinates = self._declared.coordinates(arm) if self._declared else {}
+        grid = {f"grid.{key.rsplit('.', 1)[-1]}": str(value) for key, value in coordinates.items()}
+        self._log(run_id, {**flat_params(blocks), **grid},
                   [(key, value, 0) for key, value in summary.items()]
                   + seed_metrics(metrics) + history_metrics(history),
                   self._arm_tags(arm, source, blocks, metrics, history))
@@ -238,7 +252,7 @@ class ParentRunHook(ParentRun):
                 self._guard(name, self._log, self._parent, {},
                             [(key, value, 0) for key, value in
                              kept_metrics(outputs[name]).items()])
-        for ablation in ABLATION_ARMS:
+        for ablation in ABLATIONS:
             tested = outputs.get(f"{ablation}_comparisons")
             if tested is not None:
                 self._guard(f"the {ablation} verdicts", self._log_verdicts, ablation, tested)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ from kedro.pipeline.node import Node
 from genaug.common.numbers import is_number
 from genaug.fingerprints import parameter_view
 from genaug.models.diffusion import LOSS_KEY
-from genaug.pipelines.ablations import ABLATION_ARMS
 from genaug.schemas.base import Schema
 
 # Dataset names the hooks look for, and an arm's own parameter blocks.
@@ -123,9 +122,9 @@ def table_row_metrics(row: Mapping[str, Any]) -> dict[str, float]:
             if key not in _NOT_METRICS and is_number(value)}
 
 
-def ablations_of(arm: str) -> list[str]:
+def ablations_of(arm: str, ablation_arms: Mapping[str, Sequence[str]]) -> list[str]:
     """The ablations whose results table has the arm, in a stable order."""
-    return [name for name, arms in ABLATION_ARMS.items() if arm in arms]
+    return [name for name, arms in ablation_arms.items() if arm in arms]
 
 
 def synthetic_source(node: Node) -> str | None:

@@ -11,7 +11,7 @@ import pytest
 
 from genaug.pipelines.ablations import create_pipelines
 from genaug.tracking import kept_metrics, report_metrics
-from tests.support import KedroProject, make_project
+from tests.support import KedroProject, declared, make_project
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def reported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KedroProject]
 
 
 def test_both_ablations_report_the_pool_once_and_their_own_kept_sets() -> None:
-    pipelines = create_pipelines()
+    pipelines = create_pipelines(declared())
     # The training ablation's joint arm is drop_20.
     for ablation, kept in (("threshold", {"drop_10", "drop_20", "drop_30"}),
                            ("training", {"drop_20"})):

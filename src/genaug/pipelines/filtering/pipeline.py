@@ -29,14 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 # Once the CLIP and its log are saved, its training's checkpoints are deleted.
                 confirms="clip_checkpoint",
             ),
-            Node(
-                func=score_pool,
-                inputs=["clip_model", "synthetic_pool", "class_names", "params:filtering",
-                        "params:device"],
-                outputs="synthetic_scores",
-                name="score_pool",
-                tags=["filtering"],
-            ),
+            _score_node(),
             Node(
                 func=evaluate_clip,
                 inputs=["clip_model", "real_test", "class_names", "clip_training_log",
@@ -49,6 +42,19 @@ def create_pipeline(**kwargs) -> Pipeline:
         namespace="filtering",
         prefix_datasets_with_namespace=False,
     )
+
+
+def _score_node() -> Node:
+    """Score every image of `synthetic_pool` against its own class caption."""
+    return Node(func=score_pool,
+                inputs=["clip_model", "synthetic_pool", "class_names", "params:filtering",
+                        "params:device"],
+                outputs="synthetic_scores", name="score_pool", tags=["filtering"])
+
+
+def create_scoring_template() -> Pipeline:
+    """Score a further pool with the shared CLIP (a namespace per pool)."""
+    return Pipeline([_score_node()])
 
 
 def create_template(**kwargs) -> Pipeline:

@@ -12,30 +12,34 @@ _GROUPING = {"tags": ["generator_report"], "namespace": "generator_report",
              "prefix_datasets_with_namespace": False}
 
 
-def create_pipeline(training: str = "params:training", **kwargs) -> Pipeline:
-    """`generator_report` (JSON) and `generator_report_grid` (PNG) of the synthetic pool.
+def create_report_template(training: str = "params:training") -> Pipeline:
+    """`generator_report` (JSON) and `generator_report_grid` (PNG) of `synthetic_pool`.
 
     `training` is the parameter block whose classifier settings the CAS uses.
     """
-    return Pipeline(
-        [
-            Node(
-                func=generator_report,
-                inputs=["synthetic_pool", "real_train", "real_test", "evaluator", "class_names",
-                        "params:generator_report", "params:evaluation", training,
-                        "params:seed", "params:device"],
-                outputs=["generator_report", "generator_report_grid"],
-                name="generator_report",
-                tags=["gpu"],  # the CAS classifier and the evaluator: one GPU under DaskRunner
-            )
-        ],
-        **_GROUPING,
-    )
+    return Pipeline([
+        Node(
+            func=generator_report,
+            inputs=["synthetic_pool", "real_train", "real_test", "evaluator", "class_names",
+                    "params:generator_report", "params:evaluation", training,
+                    "params:seed", "params:device"],
+            outputs=["generator_report", "generator_report_grid"],
+            name="generator_report",
+            tags=["gpu"],  # the CAS classifier and the evaluator: one GPU under DaskRunner
+        )
+    ])
 
 
-def create_kept_pipeline(ablation: str, kept: Mapping[str, str]) -> Pipeline:
-    """`<ablation>_kept_fidelity`: label fidelity of each arm's kept set (arm -> dataset)."""
-    inputs = {"generator_report": "generator_report", "evaluator": "evaluator",
+def create_pipeline(training: str = "params:training", **kwargs) -> Pipeline:
+    """The shared pool's generator report, grouped as "generator_report.*"."""
+    return Pipeline(create_report_template(training), **_GROUPING)
+
+
+def create_kept_pipeline(ablation: str, kept: Mapping[str, str],
+                         report: str = "generator_report") -> Pipeline:
+    """`<ablation>_kept_fidelity`: label fidelity of each arm's kept set (arm -> dataset),
+    beside the pool's `report` (the generator report of the pool the arms filtered)."""
+    inputs = {"generator_report": report, "evaluator": "evaluator",
               "class_names": "class_names", "evaluation": "params:evaluation",
               "device": "params:device", **kept}
     return Pipeline(

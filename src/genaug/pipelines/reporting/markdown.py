@@ -9,9 +9,9 @@ from typing import Any
 import pandas as pd
 
 from genaug.common.numbers import is_number
-from genaug.pipelines.arms import BASELINE
 from genaug.pipelines.reporting.formatting import fmt, with_ci
 from genaug.pipelines.reporting.verdicts import comparison_line, verdict
+from genaug.schemas.ablations import BASELINE
 from genaug.schemas.reporting import AblationReport
 
 

@@ -23,7 +23,7 @@ from genaug.metrics import (
     monotone_curve,
     relative_gain,
 )
-from genaug.pipelines.arms import BASELINE
+from genaug.schemas.ablations import BASELINE
 from genaug.schemas.reporting import AblationReport
 from genaug.significance import (
     Comparison,

@@ -9,9 +9,9 @@ from matplotlib.figure import Figure
 
 from genaug.common.numbers import is_number
 from genaug.metrics import interpolated_curve
-from genaug.pipelines.arms import BASELINE
 from genaug.pipelines.reporting.formatting import with_ci
 from genaug.pipelines.reporting.nodes import SYNTHETIC_STRATEGIES
+from genaug.schemas.ablations import BASELINE
 
 # Synthetic arms on the exchange-rate plot (green is the real-augmentation curve's).
 _ARM_COLORS = ["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:pink"]

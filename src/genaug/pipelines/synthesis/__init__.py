@@ -1,5 +1,8 @@
 """Synthesis: train a closed-set generator (or reference a pretrained one) and sample the pool."""
 
-from genaug.pipelines.synthesis.pipeline import create_pipeline
+from genaug.pipelines.synthesis.pipeline import (
+    create_pipeline,
+    create_pool_template,
+)
 
-__all__ = ["create_pipeline"]
+__all__ = ["create_pipeline", "create_pool_template"]

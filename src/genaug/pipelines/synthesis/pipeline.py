@@ -20,11 +20,8 @@ _SAMPLING_INPUTS = ["generator", "real_train", "class_names", "params:synthesis"
                     "params:device"]
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    """Build the synthesis pipeline: nodes grouped as "synthesis.*", datasets keep their names.
-
-    Nodes tagged "gpu" want an accelerator (`genaug.runner.DaskRunner` gives each one GPU).
-    """
+def _pool_nodes() -> list[Node]:
+    """The part nodes and the node that publishes `synthetic_pool` from `generator`."""
     parts = [
         Node(
             func=PoolPart(index, POOL_PARTS).generate,
@@ -35,6 +32,28 @@ def create_pipeline(**kwargs) -> Pipeline:
         )
         for index, name in enumerate(POOL_PART_OUTPUTS)
     ]
+    publish = Node(
+        func=generate_synthetic_pool,
+        inputs=[*_SAMPLING_INPUTS, *POOL_PART_OUTPUTS],
+        outputs="synthetic_pool",
+        name="generate_synthetic_pool",
+        # Publishes what the parts staged, but samples any shard they did not.
+        tags=["gpu"],
+    )
+    return [*parts, publish]
+
+
+def create_pool_template() -> Pipeline:
+    """Sample a further pool from the shared `generator` (a namespace per pool, e.g. one per
+    guidance scale: `genaug.pipelines.quality`)."""
+    return Pipeline(_pool_nodes(), tags=["synthesis"])
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Build the synthesis pipeline: nodes grouped as "synthesis.*", datasets keep their names.
+
+    Nodes tagged "gpu" want an accelerator (`genaug.runner.DaskRunner` gives each one GPU).
+    """
     return Pipeline(
         [
             Node(
@@ -47,15 +66,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 # Once the generator is saved, its training's checkpoints are deleted.
                 confirms="generator_checkpoint",
             ),
-            *parts,
-            Node(
-                func=generate_synthetic_pool,
-                inputs=[*_SAMPLING_INPUTS, *POOL_PART_OUTPUTS],
-                outputs="synthetic_pool",
-                name="generate_synthetic_pool",
-                # Publishes what the parts staged, but samples any shard they did not.
-                tags=["gpu"],
-            ),
+            *_pool_nodes(),
             Node(
                 func=plot_generator_samples,
                 inputs=["synthetic_pool", "real_train", "class_names", "params:synthesis"],
