@@ -89,6 +89,17 @@ class QualityGrid:
         return "\n".join(lines) + "\n"
 
 
+def _ink(rgba: tuple[float, ...]) -> str:
+    """Black text on a light cell, white on a dark one."""
+    return "k" if 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2] > 0.5 else "w"
+
+
+def _coordinate(name: str) -> str:
+    """A grid coordinate as a reader writes it: `guidance_scale_1p0` -> `guidance_scale 1.0`."""
+    key, _, value = name.rpartition("_")
+    return f"{key} {value.replace('p', '.')}" if key else name
+
+
 def heat_map(grid: pd.DataFrame, title: str) -> Figure:
     """Gain over the baseline (with its CI), kept-set label fidelity and pool CAS over the grid."""
     rows, columns = list(dict.fromkeys(grid["pool"])), list(dict.fromkeys(grid["column"]))
@@ -109,15 +120,16 @@ def heat_map(grid: pd.DataFrame, title: str) -> Figure:
             finite = np.abs(values[~np.isnan(values)])
             bound = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
             limits = {"vmin": -bound, "vmax": bound}
-        axis.imshow(values, cmap=cmap, aspect="auto", **limits)
+        image = axis.imshow(values, cmap=cmap, aspect="auto", **limits)
         for (i, j), value in np.ndenumerate(values):
             text = "n/a" if np.isnan(value) else f"{value:.2f}"
             if key == "gain_pp" and not np.isnan(value):
                 cell = grid[(grid["pool"] == rows[i]) & (grid["column"] == columns[j])].iloc[0]
                 text += f"\n[{float(cell['gain_ci_low']):+.2f}, {float(cell['gain_ci_high']):+.2f}]"
-            axis.text(j, i, text, ha="center", va="center", fontsize=8)
-        axis.set_xticks(range(len(columns)), columns, rotation=30, fontsize=8)
-        axis.set_yticks(range(len(rows)), rows, fontsize=8)
+            axis.text(j, i, text, ha="center", va="center", fontsize=8,
+                      color=_ink(image.cmap(image.norm(value))) if not np.isnan(value) else "k")
+        axis.set_xticks(range(len(columns)), map(_coordinate, columns), rotation=30, fontsize=8)
+        axis.set_yticks(range(len(rows)), map(_coordinate, rows), fontsize=8)
         axis.set_title(name)
     return fig
 
