@@ -1,4 +1,4 @@
-"""The README's results section is a run's output, quoted verbatim, so it cannot drift."""
+"""The README's results sections are runs' outputs, quoted verbatim, so they cannot drift."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ START = re.compile(r"<!-- findings: (\S+) -->\n")
 END = "<!-- /findings -->"
 
 
-def test_readme_findings_are_the_committed_run_output() -> None:
+def test_readme_findings_are_the_committed_run_outputs() -> None:
     readme = (REPO / "README.md").read_text()
-    match = START.search(readme)
-    assert match, "README.md has no <!-- findings: <file> --> block"
-    block = readme[match.end():readme.index(END, match.end())]
-    source = REPO / match.group(1)
-    assert source.is_file(), f"{source} (the run output the README quotes) is missing"
-    assert block.strip() == source.read_text().strip()
+    matches = list(START.finditer(readme))
+    assert matches, "README.md has no <!-- findings: <file> --> block"
+    for match in matches:
+        block = readme[match.end():readme.index(END, match.end())]
+        source = REPO / match.group(1)
+        assert source.is_file(), f"{source} (the run output the README quotes) is missing"
+        assert block.strip() == source.read_text().strip(), match.group(1)

@@ -40,12 +40,17 @@ def test_the_map_has_a_row_per_cell_a_heat_map_and_a_summary(quality: KedroProje
     assert set(grid["column"]) == {"drop_fraction_0p0", "drop_fraction_0p2"}
     assert grid["kept_label_fidelity"].between(0, 1).all()
     assert grid["pool_cas"].notna().all()
+    assert grid["kept_cas"].between(0, 1).all()
+    unfiltered = grid[grid["column"] == "drop_fraction_0p0"]
+    assert (unfiltered["kept_cas"] == unfiltered["pool_cas"]).all()  # the kept set is the pool
     assert (grid["gain_ci_low"] <= grid["gain_ci_high"]).all()
     with Image.open(report / "heatmap.png") as image:
         assert image.width > 600 and image.height > 100
     summary = (report / "summary.md").read_text()
     assert "- guidance_scale_1p0: best drop_fraction_" in summary
-    assert "The threshold matters at:" in summary
+    assert "against drop_fraction_0p0: drop_fraction_0p2 " in summary  # every filtered cell
+    assert "The threshold matters (a filtered cell better or worse than none) at:" in summary
+    assert "not yet shown at:" in summary
     table = pd.read_csv(report / "results.csv")
     assert set(table["arm"]) == {"baseline", *DECLARED.quality}
 

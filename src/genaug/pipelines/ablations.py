@@ -16,7 +16,13 @@ from genaug.pipelines import (
     synthesis,
     training,
 )
-from genaug.pipelines.arms import BASELINE, arm_pipeline, train_and_evaluate
+from genaug.pipelines.arms import (
+    BASELINE,
+    arm_pipeline,
+    train_and_evaluate,
+    train_and_evaluate_on_extra_real,
+)
+from genaug.pipelines.data_size import data_size_ablation
 from genaug.pipelines.quality import quality_ablation
 from genaug.pipelines.reporting import create_report_pipeline
 from genaug.schemas.ablations import FILTERED_ARM, REUSING_ARMS, Declaration
@@ -51,11 +57,6 @@ def threshold_arms(declaration: Declaration) -> Pipeline:
     return sum((arm_pipeline(template, arm) for arm in declaration.threshold), Pipeline([]))
 
 
-def _train_and_evaluate_on_extra_real() -> Pipeline:
-    """The train-and-evaluate template fed the arm's `extra_real` images instead of synthetic."""
-    return Pipeline(train_and_evaluate(), inputs={"synthetic_kept": "extra_real"})
-
-
 def training_arms() -> Pipeline:
     """The joint-training arm (`drop_20`, shared with the threshold ablation), `sequential` on
     its kept images, and `real_augmented` adding as many real images as it keeps."""
@@ -63,13 +64,13 @@ def training_arms() -> Pipeline:
     reuse = {"synthetic_kept": f"{FILTERED_ARM}.synthetic_kept"}
     sequential = arm_pipeline(train_and_evaluate(), "sequential", inputs=reuse)
     real = arm_pipeline(training.create_matched_real_template()
-                        + _train_and_evaluate_on_extra_real(), "real_augmented", inputs=reuse)
+                        + train_and_evaluate_on_extra_real(), "real_augmented", inputs=reuse)
     return joint + sequential + real
 
 
 def real_curve_arms(declaration: Declaration) -> Pipeline:
     """The real-augmentation curve: each arm adds `extra_real_per_class` real images per class."""
-    template = training.create_curve_real_template() + _train_and_evaluate_on_extra_real()
+    template = training.create_curve_real_template() + train_and_evaluate_on_extra_real()
     return sum((arm_pipeline(template, arm) for arm in declaration.curve), Pipeline([]))
 
 
@@ -117,6 +118,10 @@ def create_pipelines(declaration: Declaration) -> dict[str, Pipeline]:
         "ablation_threshold": threshold,
         "ablation_training": strategies,
         "ablation_quality": quality,
+        # Its own command (`kedro run --pipeline ablation_data_size`), not in `__default__`:
+        # the chain once per base size takes about as long as the other three together.
+        "ablation_data_size": (data_processing.create_pipeline() + evaluation.create_pipeline()
+                               + data_size_ablation(declaration)),
         "reporting": threshold_report(declaration) + training_report(declaration),
         # Shared stages, the baseline, the curve and drop_20 are the same nodes in each: they
         # run once.

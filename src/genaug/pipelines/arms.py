@@ -10,7 +10,8 @@ from genaug.pipelines import evaluation, training
 from genaug.schemas.ablations import BASELINE
 from genaug.schemas.project import ARM_STAGES
 
-__all__ = ["BASELINE", "SHARED_DATASETS", "arm_pipeline", "train_and_evaluate"]
+__all__ = ["BASELINE", "SHARED_DATASETS", "arm_pipeline", "train_and_evaluate",
+           "train_and_evaluate_on_extra_real"]
 # Datasets every arm reads under their global names (made once by the shared stages).
 SHARED_DATASETS = frozenset({
     "real_train", "real_reserve", "real_test", "class_names",
@@ -41,3 +42,8 @@ def arm_pipeline(template: Pipeline, arm: str, inputs: Mapping[str, str] | None 
 def train_and_evaluate() -> Pipeline:
     """The per-arm template of an arm that trains and evaluates a classifier."""
     return training.create_template() + evaluation.create_template()
+
+
+def train_and_evaluate_on_extra_real() -> Pipeline:
+    """The train-and-evaluate template fed the arm's `extra_real` images instead of synthetic."""
+    return Pipeline(train_and_evaluate(), inputs={"synthetic_kept": "extra_real"})

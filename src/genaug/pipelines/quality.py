@@ -51,14 +51,18 @@ def quality_arms(declaration: Declaration) -> Pipeline:
 
 
 def kept_fidelity(declaration: Declaration) -> Pipeline:
-    """Label fidelity of every quality arm's kept set, one node per pool."""
+    """Label fidelity and CAS of every quality arm's kept set, one node each per pool."""
     pools: dict[str | None, list[str]] = {}
     for arm in declaration.quality:
         pools.setdefault(declaration.pool_of(arm), []).append(arm)
-    return sum((generator_report.create_kept_pipeline(
-        pool or SHARED_POOL, {arm: f"{arm}.synthetic_kept" for arm in arms},
-        report=pool_datasets(pool)["generator_report"]) for pool, arms in pools.items()),
-        Pipeline([]))
+    nodes = Pipeline([])
+    for pool, arms in pools.items():
+        kept = {arm: f"{arm}.synthetic_kept" for arm in arms}
+        report = pool_datasets(pool)["generator_report"]
+        nodes += generator_report.create_kept_pipeline(pool or SHARED_POOL, kept, report=report)
+        nodes += generator_report.create_kept_cas_pipeline(pool or SHARED_POOL, kept, report,
+                                                           f"params:{BASELINE}.training")
+    return nodes
 
 
 def quality_ablation(declaration: Declaration) -> Pipeline:

@@ -17,6 +17,13 @@ from pydantic import Field, model_validator
 
 from genaug.common.validation import ParameterError
 from genaug.schemas.base import Schema, deep_merge
+from genaug.schemas.data_size import (
+    DATA_SIZE,
+    DataSizeAblation,
+    SizeChain,
+    expand_sizes,
+    size_overrides,
+)
 
 BASELINE = "baseline"
 # The training ablation's joint arm is this threshold arm (computed once for both ablations).
@@ -26,7 +33,7 @@ FIXED_ARMS = (BASELINE, *REUSING_ARMS)
 CURVE_PREFIX = "real_curve_"
 QUALITY = "quality"
 # Every ablation with a report (`reporting.<ablation>`).
-ABLATIONS = ("threshold", "training", QUALITY)
+ABLATIONS = ("threshold", "training", QUALITY, DATA_SIZE)
 # The kept-fidelity name of the quality cells on the shared `synthetic_pool`.
 SHARED_POOL = f"{QUALITY}_shared_pool"
 # An arm or pool name is a Kedro namespace: no dots.
@@ -101,6 +108,7 @@ class AblationsParams(Schema):
     threshold: ThresholdAblation
     real_curve: RealCurve
     quality: QualityAblation
+    data_size: DataSizeAblation
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,7 @@ class Declaration:
     variants: dict[str, str]  # variant arm -> the cell it is compared with
     pools: dict[str, Overrides]  # pool namespace -> synthesis overrides (shared pool left out)
     overrides: dict[str, Overrides] = field(default_factory=dict)  # declared arm -> overrides
+    sizes: dict[str, SizeChain] = field(default_factory=dict)  # size namespace -> its chain
 
     @property
     def quality(self) -> tuple[str, ...]:
@@ -130,7 +139,13 @@ class Declaration:
     @property
     def all_arms(self) -> tuple[str, ...]:
         """Every arm namespace the project defines."""
-        return (BASELINE, *self.threshold, *REUSING_ARMS, *self.curve, *self.quality)
+        return (BASELINE, *self.threshold, *REUSING_ARMS, *self.curve, *self.quality,
+                *self.size_arms)
+
+    @property
+    def size_arms(self) -> tuple[str, ...]:
+        """The data-size ablation's arms, size by size."""
+        return tuple(arm for chain in self.sizes.values() for arm in chain.arms)
 
     def ablation_arms(self) -> dict[str, tuple[str, ...]]:
         """The arms of each ablation's report, in table order (the curve arms last)."""
@@ -138,6 +153,7 @@ class Declaration:
             "threshold": (BASELINE, *self.threshold, *self.curve),
             "training": (BASELINE, FILTERED_ARM, *REUSING_ARMS, *self.curve),
             QUALITY: (BASELINE, *self.quality),
+            DATA_SIZE: self.size_arms,
         }
 
     def coordinates(self, arm: str) -> dict[str, Any]:
@@ -146,6 +162,9 @@ class Declaration:
             return dict(self.cells[arm].coordinates)
         if arm in self.variants:
             return {**self.cells[self.variants[arm]].coordinates, "variant": arm}
+        chain = next((c for c in self.sizes.values() if arm in c.arms), None)
+        if chain is not None:
+            return {"train_per_class": chain.per_class, "role": arm.rsplit("__", 1)[-1]}
         return {}
 
     def pool_of(self, arm: str) -> str | None:
@@ -185,7 +204,11 @@ def expand(block: AblationsParams, reserve: int) -> Declaration:
                                          "extra_real_per_class": count}}
                       for arm, count in zip(curve, counts, strict=True)})
     cells, pools, variants = _expand_grid(block.quality, overrides)
-    return Declaration(tuple(block.threshold.arms), curve, cells, variants, pools, overrides)
+    sizes = expand_sizes(block.data_size)
+    for chain in sizes.values():
+        overrides.update(size_overrides(block.data_size, chain))
+    return Declaration(tuple(block.threshold.arms), curve, cells, variants, pools, overrides,
+                       sizes)
 
 
 def _expand_grid(quality: QualityAblation, overrides: dict[str, Overrides]

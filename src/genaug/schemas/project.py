@@ -12,10 +12,11 @@ from genaug.common.validation import ParameterError
 from genaug.schemas.ablations import FIXED_ARMS, AblationsParams, Declaration, expand
 from genaug.schemas.base import Schema, deep_merge, parse
 from genaug.schemas.data_processing import DataProcessingParams
+from genaug.schemas.data_size import DataSizeAblation
 from genaug.schemas.evaluation import EvaluationParams
 from genaug.schemas.filtering import FilteringParams, FilterParams
 from genaug.schemas.generator_report import GeneratorReportParams
-from genaug.schemas.reporting import ReportingParams
+from genaug.schemas.reporting import AblationReport, ReportingParams
 from genaug.schemas.synthesis import SynthesisParams
 from genaug.schemas.training import TrainingParams
 
@@ -84,7 +85,14 @@ def validate_parameters(params: Mapping[str, Any]) -> ValidatedParameters:
     for arm in arms:
         _arm_blocks(params, arm, declaration, shape, blocks)
     declaration = _pool_blocks(params, declaration, shape, blocks)
-    _check_curve(blocks, arms, list(declaration.curve))
+    _size_blocks(params, declaration, shape, blocks)
+    sized = set(declaration.size_arms)
+    _check_curve(blocks, [arm for arm in arms if arm not in sized], list(declaration.curve),
+                 blocks["params:data_processing"].reserve_per_class,
+                 "data_processing.reserve_per_class")
+    for name, chain in declaration.sizes.items():
+        _check_curve(blocks, list(chain.arms), list(chain.curve), chain.extra_per_class[-1],
+                     f"{name}.data_processing.reserve_per_class")
     _check_reports(blocks["params:reporting"], declaration.ablation_arms())
     return ValidatedParameters(blocks, {key: params.get(key) for key in SCALARS}, declaration)
 
@@ -105,6 +113,8 @@ def _arm_blocks(params: Mapping[str, Any], arm: str, declaration: Declaration,
         try:
             block = parse(schema, merged, f"{arm}.{stage}")
         except ParameterError as error:
+            if arm in declaration.size_arms:
+                raise _size_error(error) from None
             if arm not in declaration.quality:
                 raise
             raise _grid_error(error, declaration) from None
@@ -125,6 +135,39 @@ def _grid_error(error: ParameterError, declaration: Declaration) -> ParameterErr
     keys = {key for cell in declaration.cells.values() for key in cell.coordinates}
     key = next((k for k in keys if dotted.startswith(k) or k.startswith(dotted)), dotted)
     return ParameterError(f"ablations.quality.grid.{key}", error.expected, error.got)
+
+
+def _size_error(error: ParameterError) -> ParameterError:
+    """A data-size arm's invalid block, named by the `ablations.data_size` key that set it."""
+    leaf = error.parameter.rsplit(".", 1)[-1]
+    if leaf in DataSizeAblation.model_fields:
+        return ParameterError(f"ablations.data_size.{leaf}", error.expected, error.got)
+    return error
+
+
+def _size_blocks(params: Mapping[str, Any], declaration: Declaration,
+                 shape: tuple[int, int, int], blocks: dict[str, Schema]) -> None:
+    """Each base size's `data_processing` and `synthesis` blocks (generator steps by the
+    declared rule) and each of its pools' `synthesis` block (its multiple of the real images)."""
+    rule = blocks["params:ablations"].data_size.generator_steps
+    default = blocks["params:synthesis"]
+    reference = blocks["params:data_processing"].train_per_class
+    for name, chain in declaration.sizes.items():
+        split = {"train_per_class": chain.per_class,
+                 "reserve_per_class": chain.extra_per_class[-1]}
+        blocks[f"params:{name}.data_processing"] = parse(
+            DataProcessingParams, deep_merge(params.get("data_processing"), split),
+            f"{name}.data_processing")
+        own: dict[str, Any] = {}
+        if default.train is not None:
+            own["train"] = {"steps": rule.steps(chain.per_class, default.train.steps, reference)}
+        sized = {name: own, **{pool: {**own, "pool": {"per_class": None, "multiple_of_real": m}}
+                               for pool, m in chain.pool_multiples.items()}}
+        for namespace, overrides in sized.items():
+            block = parse(SynthesisParams, deep_merge(params.get("synthesis"), overrides),
+                          f"{namespace}.synthesis")
+            _check_shape(block, shape, f"{namespace}.synthesis")
+            blocks[f"params:{namespace}.synthesis"] = block
 
 
 def _pool_blocks(params: Mapping[str, Any], declaration: Declaration,
@@ -152,10 +195,11 @@ def _pool_blocks(params: Mapping[str, Any], declaration: Declaration,
     return replace(declaration, cells=cells, pools=pools)
 
 
-def _check_curve(blocks: Mapping[str, Schema], arms: list[str], curve_arms: list[str]) -> None:
-    """Curve arms add strictly increasing real images per class that real_reserve holds; no
-    other arm sets `extra_real_per_class`."""
-    reserve = blocks["params:data_processing"].reserve_per_class
+def _check_curve(blocks: Mapping[str, Schema], arms: list[str], curve_arms: list[str],
+                 reserve: int, reserve_key: str) -> None:
+    """Curve arms add strictly increasing real images per class that their real_reserve
+    (`reserve` per class, set by `reserve_key`) holds; no other arm sets
+    `extra_real_per_class`."""
     previous = 0
     for arm in arms:
         training = blocks[f"params:{arm}.training"]
@@ -175,7 +219,7 @@ def _check_curve(blocks: Mapping[str, Schema], arms: list[str], curve_arms: list
                                  f"curve arms {', '.join(curve_arms)} add strictly increasing "
                                  "numbers)", count)
         if count > reserve:
-            raise ParameterError("data_processing.reserve_per_class",
+            raise ParameterError(reserve_key,
                                  f"at least {count} ({arm} adds {count} real images per class "
                                  "from real_reserve)", reserve)
         previous = count
@@ -185,6 +229,8 @@ def _check_reports(reporting: Schema, ablation_arms: Mapping[str, Sequence[str]]
     """Each report's labels and comparisons name arms of that ablation."""
     for ablation, arms in ablation_arms.items():
         report = getattr(reporting, ablation)
+        if not isinstance(report, AblationReport):
+            continue  # the data-size report tests each size's arms against its own baseline
         for arm in report.labels:
             if arm not in arms:
                 raise ParameterError(f"reporting.{ablation}.labels",

@@ -30,9 +30,38 @@ class AblationReport(Schema):
     equivalence_margin_pp: Annotated[float, Field(gt=0.0)] = 0.5
 
 
+class PublishedConstant(Schema):
+    """A published exchange rate c2 of the study's law, with where it comes from."""
+
+    dataset: str
+    generator: str
+    c2: Annotated[float, Field(gt=1.0)]
+    source: str
+
+
+class DataSizeReport(Schema):
+    """The data-size report: each size's arms against its own baseline, and the law's fit."""
+
+    title: str
+    confidence: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.95
+    alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
+    equivalence_margin_pp: Annotated[float, Field(gt=0.0)] = 0.5
+    # The law's size scale k (images): n_syn / n_base = c1^(n_base / k) (c2^(n_real+ / n_base)
+    # − 1). c1 is per k images (c2 does not depend on k).
+    law_k: Annotated[float, Field(gt=0.0)] = 1000.0
+    # The study's constants the fit is printed beside.
+    published: list[PublishedConstant] = Field(default_factory=list)
+
+    def ablation_report(self) -> AblationReport:
+        """The per-size results tables' settings (no extra comparisons, no labels)."""
+        return AblationReport(title=self.title, confidence=self.confidence, alpha=self.alpha,
+                              equivalence_margin_pp=self.equivalence_margin_pp)
+
+
 class ReportingParams(Schema):
     """One report per ablation."""
 
     threshold: AblationReport
     training: AblationReport
     quality: AblationReport
+    data_size: DataSizeReport

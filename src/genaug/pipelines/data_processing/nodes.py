@@ -69,6 +69,14 @@ def make_real_splits(raw_train: Mapping[str, Any], raw_test: Mapping[str, Any],
     return real_train, real_reserve, real_test, classes
 
 
+def make_train_splits(raw_train: Mapping[str, Any], raw_test: Mapping[str, Any],
+                      params: DataProcessingParams, seed: int) -> tuple[Bundle, Bundle]:
+    """`real_train` and `real_reserve` of one base size; with the same seed, a smaller
+    `train_per_class` gives the first images of a larger one's (the sizes are nested)."""
+    real_train, real_reserve, _, _ = make_real_splits(raw_train, raw_test, params, seed)
+    return real_train, real_reserve
+
+
 def _check_raw(raw: Mapping[str, Any], name: str, image_shape: tuple[int, int, int],
                class_names: list[str]) -> Bundle:
     """Check a raw bundle's shape and labels against the parameters, naming its source."""

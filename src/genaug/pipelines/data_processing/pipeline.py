@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from genaug.pipelines.data_processing.nodes import make_real_splits
+from genaug.pipelines.data_processing.nodes import make_real_splits, make_train_splits
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -21,3 +21,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         namespace="data_processing",
         prefix_datasets_with_namespace=False,
     )
+
+
+def create_size_template() -> Pipeline:
+    """`real_train` and `real_reserve` at another base size (a namespace per size; the test
+    split stays the shared `real_test`)."""
+    return Pipeline([Node(func=make_train_splits,
+                          inputs=["raw_train", "raw_test", "params:data_processing",
+                                  "params:seed"],
+                          outputs=["real_train", "real_reserve"], name="make_real_splits",
+                          tags=["data_processing"])])

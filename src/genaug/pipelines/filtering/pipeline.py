@@ -19,16 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     """
     return Pipeline(
         [
-            Node(
-                func=train_clip,
-                inputs=["real_train", "class_names", "params:filtering", "params:seed",
-                        "params:device", "clip_checkpoint"],
-                outputs=["clip_model", "clip_training_log"],
-                name="train_clip",
-                tags=["filtering"],
-                # Once the CLIP and its log are saved, its training's checkpoints are deleted.
-                confirms="clip_checkpoint",
-            ),
+            _clip_node(),
             _score_node(),
             Node(
                 func=evaluate_clip,
@@ -42,6 +33,23 @@ def create_pipeline(**kwargs) -> Pipeline:
         namespace="filtering",
         prefix_datasets_with_namespace=False,
     )
+
+
+def _clip_node() -> Node:
+    """Train (or load) the CLIP on `real_train`'s image-caption pairs."""
+    return Node(func=train_clip,
+                inputs=["real_train", "class_names", "params:filtering", "params:seed",
+                        "params:device", "clip_checkpoint"],
+                outputs=["clip_model", "clip_training_log"],
+                name="train_clip",
+                tags=["filtering"],
+                # Once the CLIP and its log are saved, its training's checkpoints are deleted.
+                confirms="clip_checkpoint")
+
+
+def create_clip_template() -> Pipeline:
+    """Train a further CLIP on another `real_train` (a namespace per base size)."""
+    return Pipeline([_clip_node()])
 
 
 def _score_node() -> Node:

@@ -1,5 +1,6 @@
 """Generator report nodes: the pool's label fidelity, CAS, memorization and FID/IS against real
-data, and the label fidelity of each arm's filtered (kept) set. Engines: `models/generator_report`.
+data, and the label fidelity (and, for the quality grid, the CAS) of each arm's filtered (kept)
+set. Engines: `models/generator_report`.
 """
 
 from __future__ import annotations
@@ -139,4 +140,33 @@ def kept_label_fidelity(generator_report: Mapping[str, Any], evaluator: dict[str
                     fidelity["n"], fidelity["overall"], n_dropped,
                     arms[arm]["dropped_label_fidelity"])
     return {"pool": {"n": n_pool, "label_fidelity": generator_report["label_fidelity"]},
+            "arms": arms}
+
+
+@depends_on(params=("cas", "cas_seeds"), evaluation=("batch_size",))
+def kept_set_cas(generator_report: Mapping[str, Any], real_test: Bundle, class_names: list[str],
+                 params: GeneratorReportParams, evaluation: EvaluationParams,
+                 training: TrainingParams, seed: int, device: str,
+                 **kept: Bundle) -> dict[str, Any]:
+    """CAS of every arm's kept set: the pool's CAS settings, trained on the kept images alone.
+
+    A kept set holding the whole pool (drop fraction 0) takes the pool's CAS from its report
+    (the same images, settings and seed: the same number, not trained twice).
+    """
+    dev = resolve_device(device)
+    k = num_classes_of(class_names)
+    test = validate_bundle(real_test, "real_test", num_classes=k)
+    arms: dict[str, Any] = {}
+    for arm, bundle in kept.items():
+        images = validate_bundle(bundle, f"{arm}.synthetic_kept", num_classes=k,
+                                 allow_empty=True)
+        n = int(images["labels"].numel())
+        if n == generator_report["n_pool"] and generator_report.get("cas") is not None:
+            arms[arm] = {"n_kept": n, "cas": generator_report["cas"], "from": "pool report"}
+            continue
+        cas = _cas(images, test, params, training, evaluation, k, seed, dev) if n else None
+        arms[arm] = {"n_kept": n, "cas": cas["top1_mean"] if cas else None, "from": "trained",
+                     "seconds": cas["seconds"] if cas else 0.0}
+        logger.info("%s: CAS of its %d kept images %s", arm, n, arms[arm]["cas"])
+    return {"pool": {"n": generator_report["n_pool"], "cas": generator_report.get("cas")},
             "arms": arms}

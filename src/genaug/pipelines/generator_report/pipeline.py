@@ -6,7 +6,11 @@ from collections.abc import Mapping
 
 from kedro.pipeline import Node, Pipeline
 
-from genaug.pipelines.generator_report.nodes import generator_report, kept_label_fidelity
+from genaug.pipelines.generator_report.nodes import (
+    generator_report,
+    kept_label_fidelity,
+    kept_set_cas,
+)
 
 _GROUPING = {"tags": ["generator_report"], "namespace": "generator_report",
              "prefix_datasets_with_namespace": False}
@@ -45,5 +49,19 @@ def create_kept_pipeline(ablation: str, kept: Mapping[str, str],
     return Pipeline(
         [Node(kept_label_fidelity, inputs, f"{ablation}_kept_fidelity",
               name=f"{ablation}_kept_fidelity", tags=["gpu"])],
+        **_GROUPING,
+    )
+
+
+def create_kept_cas_pipeline(name: str, kept: Mapping[str, str], report: str,
+                             training: str) -> Pipeline:
+    """`<name>_kept_cas`: CAS of each arm's kept set (arm -> dataset), with the CAS settings of
+    the pool's `report` (`training`: the parameter block whose classifier settings it uses)."""
+    inputs = {"generator_report": report, "real_test": "real_test",
+              "class_names": "class_names", "params": "params:generator_report",
+              "evaluation": "params:evaluation", "training": training, "seed": "params:seed",
+              "device": "params:device", **kept}
+    return Pipeline(
+        [Node(kept_set_cas, inputs, f"{name}_kept_cas", name=f"{name}_kept_cas", tags=["gpu"])],
         **_GROUPING,
     )

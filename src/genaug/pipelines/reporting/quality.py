@@ -1,5 +1,5 @@
 """The quality ablation's report: the results table (with each filtered cell tested against its
-pool's unfiltered cell), and the map over the grid: gain, kept-set label fidelity, pool CAS,
+pool's unfiltered cell), and the map over the grid: gain, kept-set label fidelity and CAS,
 the best drop per pool with its verdict, and where the threshold matters."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from genaug.schemas.ablations import QUALITY, SHARED_POOL, Declaration, label
 from genaug.schemas.reporting import AblationReport
 
 MAP_COLUMNS = ["arm", "pool", "column", "gain_pp", "gain_ci_low", "gain_ci_high", "verdict",
-               "kept_label_fidelity", "pool_label_fidelity", "pool_cas"]
+               "kept_label_fidelity", "kept_cas", "pool_label_fidelity", "pool_cas"]
 
 
 @dataclass(frozen=True)
@@ -54,11 +54,13 @@ class QualityGrid:
         for arm, (row, column) in self.cells.items():
             line = results.set_index("arm").loc[arm]
             kept = inputs[f"{self.pools[row]}__kept"]["arms"].get(arm, {})
+            cas = inputs[f"{self.pools[row]}__cas"]["arms"].get(arm, {})
             pool = inputs[f"{self.pools[row]}__pool"]
             rows.append({"arm": arm, "pool": row, "column": column, "gain_pp": line["gain_pp"],
                          "gain_ci_low": line["gain_ci_low"], "gain_ci_high": line["gain_ci_high"],
                          "verdict": line["verdict"],
                          "kept_label_fidelity": kept.get("label_fidelity"),
+                         "kept_cas": cas.get("cas"),
                          "pool_label_fidelity": pool.get("label_fidelity"),
                          "pool_cas": pool.get("cas")})
         grid = pd.DataFrame(rows, columns=MAP_COLUMNS)
@@ -66,26 +68,31 @@ class QualityGrid:
 
     def summary(self, grid: pd.DataFrame, comparisons: pd.DataFrame,
                 report: AblationReport) -> str:
-        """Best column per pool with its verdict against the pool's first column, and a line
-        saying where the threshold matters."""
+        """Per pool: the best column, and every filtered column against the pool's first with
+        its verdict; then where the threshold matters, where it is shown not to, and where it
+        is not yet shown."""
         tested = comparisons.set_index(["arm", "reference"])
-        lines = [f"**{report.title}** (gain over the baseline; each pool's best cell against "
-                 f"its first, Holm α = {report.alpha}, margin {report.equivalence_margin_pp} pp):",
-                 ""]
-        matters, not_matters = [], []
+        lines = [f"**{report.title}** (gain over the baseline; each pool's filtered cells "
+                 f"against its first, Holm α = {report.alpha}, margin "
+                 f"{report.equivalence_margin_pp} pp):", ""]
+        verdicts: dict[str, list[str]] = {}
         for row, cells in grid.groupby("pool", sort=False):
             reference, best = cells.iloc[0], cells.loc[cells["gain_pp"].astype(float).idxmax()]
-            if best["arm"] == reference["arm"]:
-                outcome, diff = "no filtered cell beats it", None
-            else:
-                found = tested.loc[(best["arm"], reference["arm"])]
-                outcome, diff = str(found["verdict"]), float(found["diff_pp"])
-            shift = "" if diff is None else f" ({diff:+.2f} pp against {reference['column']})"
-            lines.append(f"- {row}: best {best['column']}, gain {float(best['gain_pp']):+.2f} pp"
-                         f"{shift} — {outcome}")
-            (matters if outcome in ("better", "worse") else not_matters).append(row)
-        lines += ["", f"The threshold matters at: {', '.join(matters) or 'none'}; "
-                  f"it does not (or not yet shown) at: {', '.join(not_matters) or 'none'}."]
+            against = []
+            for cell in cells.iloc[1:].to_dict("records"):
+                found = tested.loc[(cell["arm"], reference["arm"])]
+                against.append(f"{cell['column']} {float(found['diff_pp']):+.2f} pp "
+                               f"{found['verdict']}")
+                verdicts.setdefault(row, []).append(str(found["verdict"]))
+            lines.append(f"- {row}: best {best['column']} (gain {float(best['gain_pp']):+.2f} "
+                         f"pp); against {reference['column']}: {'; '.join(against) or 'none'}")
+        matters = [row for row, v in verdicts.items() if {"better", "worse"} & set(v)]
+        ruled_out = [row for row, v in verdicts.items() if set(v) == {"equivalent"}]
+        open_rows = [row for row in verdicts if row not in matters + ruled_out]
+        lines += ["", f"The threshold matters (a filtered cell better or worse than none) at: "
+                  f"{', '.join(matters) or 'none'}; shown not to matter (every filtered cell "
+                  f"equivalent within the margin) at: {', '.join(ruled_out) or 'none'}; not yet "
+                  f"shown at: {', '.join(open_rows) or 'none'}."]
         return "\n".join(lines) + "\n"
 
 
@@ -101,13 +108,14 @@ def _coordinate(name: str) -> str:
 
 
 def heat_map(grid: pd.DataFrame, title: str) -> Figure:
-    """Gain over the baseline (with its CI), kept-set label fidelity and pool CAS over the grid."""
+    """Gain over the baseline (with its CI), kept-set label fidelity and kept-set CAS over the
+    grid."""
     rows, columns = list(dict.fromkeys(grid["pool"])), list(dict.fromkeys(grid["column"]))
     fig = Figure(figsize=(5 * 3, 1.2 + 0.9 * len(rows)), layout="constrained")
     fig.suptitle(title)
     panels = (("gain_pp", "gain over baseline (pp)", "RdBu"),
               ("kept_label_fidelity", "kept-set label fidelity", "viridis"),
-              ("pool_cas", "pool CAS (per row)", "viridis"))
+              ("kept_cas", "kept-set CAS", "viridis"))
     for axis, (key, name, cmap) in zip(fig.subplots(1, 3), panels, strict=True):
         values = np.full((len(rows), len(columns)), np.nan)
         for _, cell in grid.iterrows():
@@ -161,6 +169,7 @@ def create_quality_report(declaration: Declaration, fidelity: Mapping[str, str])
     maps = {"results": f"{QUALITY}_results", "comparisons": f"{QUALITY}_comparisons",
             "report": f"params:reporting.{QUALITY}"}
     maps.update({f"{name}__kept": f"{name}_kept_fidelity" for name in fidelity})
+    maps.update({f"{name}__cas": f"{name}_kept_cas" for name in fidelity})
     maps.update({f"{name}__pool": report for name, report in fidelity.items()})
     return Pipeline([
         Node(grid.table, inputs, [f"{QUALITY}_results", f"{QUALITY}_comparisons"],

@@ -43,6 +43,26 @@ def _pool_nodes() -> list[Node]:
     return [*parts, publish]
 
 
+def _generator_node() -> Node:
+    """Train (or load) the generator on `real_train`."""
+    return Node(
+        func=train_generator,
+        inputs=["real_train", "class_names", "params:synthesis", "params:seed",
+                "params:device", "generator_checkpoint"],
+        outputs="generator",
+        name="train_generator",
+        tags=["gpu"],
+        # Once the generator is saved, its training's checkpoints are deleted.
+        confirms="generator_checkpoint",
+    )
+
+
+def create_generator_template() -> Pipeline:
+    """Train a further generator on another `real_train` (a namespace per base size:
+    `genaug.pipelines.data_size`)."""
+    return Pipeline([_generator_node()], tags=["synthesis"])
+
+
 def create_pool_template() -> Pipeline:
     """Sample a further pool from the shared `generator` (a namespace per pool, e.g. one per
     guidance scale: `genaug.pipelines.quality`)."""
@@ -56,16 +76,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     """
     return Pipeline(
         [
-            Node(
-                func=train_generator,
-                inputs=["real_train", "class_names", "params:synthesis", "params:seed",
-                        "params:device", "generator_checkpoint"],
-                outputs="generator",
-                name="train_generator",
-                tags=["gpu"],
-                # Once the generator is saved, its training's checkpoints are deleted.
-                confirms="generator_checkpoint",
-            ),
+            _generator_node(),
             *_pool_nodes(),
             Node(
                 func=plot_generator_samples,
