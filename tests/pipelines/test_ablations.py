@@ -173,6 +173,8 @@ def test_analysis_notebook_shows_both_ablations_after_both_ran(ablated: KedroPro
     text = notebook_text(notebook)
     assert all(f"| {arm} " in text for arm in THRESHOLD_ARMS + TRAINING_ARMS)
     assert "produces them" not in text  # no "run this first" note: every ablation has results
+    # ... but the data-size ablation, its own command, which __default__ does not run
+    assert "`kedro run --pipeline ablation_data_size --env test`, makes them" in text
     # threshold and strategies plots, each ablation's exchange-rate plot, per-class Top-1
     assert len(notebook_images(notebook)) == 5
 

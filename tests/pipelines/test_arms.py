@@ -13,8 +13,9 @@ from tests.support import declared
 
 DECLARED = declared()
 REAL_CURVE_ARMS = DECLARED.curve
-# Every declared arm: the fixed ones, the threshold arms, the curve and the quality grid.
-ALL_ARMS = DECLARED.all_arms
+# Every arm of `__default__`: the fixed ones, the threshold arms, the curve and the quality
+# grid (the data-size arms have their own pipeline, `ablation_data_size`).
+ALL_ARMS = tuple(arm for arm in DECLARED.all_arms if arm not in DECLARED.size_arms)
 
 
 def _scale(real_train: list[int], params: dict, seed: int) -> list[float]:
@@ -84,3 +85,24 @@ def test_shared_stages_are_grouped_without_renaming_datasets() -> None:
     outputs = everything.all_outputs()
     assert {"real_train", "generator", "synthetic_pool", "synthetic_scores",
             "evaluator"} <= outputs
+
+
+def test_data_size_arms_train_on_their_own_size_and_share_the_test_split() -> None:
+    pipeline = create_pipelines(DECLARED)["ablation_data_size"]
+    trained = {node.namespace for node in pipeline.nodes
+               if node.name.endswith(".train_classifier_seeds_0")}
+    assert trained == set(DECLARED.size_arms)
+    for name, chain in DECLARED.sizes.items():
+        for arm in chain.arms:
+            node = pipeline.only_nodes(f"{arm}.train_classifier_seeds_0").nodes[0]
+            assert f"{name}.real_train" in node.inputs and "real_train" not in node.inputs
+            evaluate = pipeline.only_nodes(f"{arm}.evaluate_classifier").nodes[0]
+            assert "real_test" in evaluate.inputs and "evaluator" in evaluate.inputs
+        for arm, pool in chain.synthetic.items():
+            node = pipeline.only_nodes(f"{arm}.filter_pool").nodes[0]
+            assert f"{pool}.synthetic_pool" in node.inputs
+        generator = pipeline.only_nodes(f"{name}.train_generator").nodes[0]
+        assert generator.inputs[0] == f"{name}.real_train"
+        assert f"params:{name}.synthesis" in generator.inputs
+    assert not {node.namespace for node in create_pipelines(DECLARED)["__default__"].nodes
+                } & set(DECLARED.size_arms)

@@ -19,7 +19,15 @@ from PIL import Image
 
 from genaug.pipelines.ablations import create_pipelines
 from genaug.pipelines.reporting.nodes import COLUMNS
-from tests.support import KedroProject, declared, make_project
+from tests.support import (
+    KedroProject,
+    declared,
+    execute_results_notebook,
+    make_project,
+    notebook_errors,
+    notebook_images,
+    notebook_text,
+)
 
 PARENT = "mlflow.parentRunId"
 DECLARED = declared()  # conf/test: 4 and 8 real images per class, pools 1× and 2×
@@ -95,6 +103,15 @@ def test_each_size_arm_is_a_child_run_with_its_size(data_size: KedroProject) -> 
         for arm in chain.arms:
             assert children[arm].data.params["grid.train_per_class"] == str(chain.per_class)
             assert children[arm].data.tags["ablation"] == "data_size"
+
+
+def test_the_notebook_shows_the_data_size_summary_and_plot(data_size: KedroProject) -> None:
+    notebook = execute_results_notebook(data_size.root, env="test")
+    assert notebook_errors(notebook) == []
+    text = notebook_text(notebook)
+    assert "**Real-data-size axis and the exchange-rate law**" in text
+    assert "- 8 real/class, 2× pool" in text
+    assert len(notebook_images(notebook)) == 1  # only this ablation ran: its plot
 
 
 def test_a_new_size_reruns_exactly_its_chain_and_the_report(

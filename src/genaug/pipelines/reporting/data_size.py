@@ -154,11 +154,13 @@ def claims(results: pd.DataFrame, law: dict[str, Any]) -> list[str]:
     published = [p["c2"] for p in law["published"]]
     if law["c2"] is not None and law["c2_ci"] is not None and published:
         low, high = law["c2_ci"]
-        where = ("below" if high < min(published) else "above" if low > max(published)
-                 else "within")
-        lines.append(f"- *The exchange rate c2*: genaug's interval [{low:.3g}, {high:.3g}] lies "
-                     f"{where} the published range {min(published):g}–{max(published):g} "
-                     "(another dataset, generator and classifier: a comparison of magnitude).")
+        first, last = min(published), max(published)
+        where = ("lies below" if high < first else "lies above" if low > last
+                 else "lies within" if first <= low and high <= last
+                 else "is too wide to place against")
+        lines.append(f"- *The exchange rate c2*: genaug's {law['c2']:.3g} [{low:.3g}, {high:.3g}] "
+                     f"{where} the published range {first:g}–{last:g} (another dataset, "
+                     "generator and classifier: a comparison of magnitude).")
     return ["Against the study's claims:", *lines] if lines else []
 
 
@@ -168,14 +170,18 @@ def plot_data_size(results: pd.DataFrame, law: dict[str, Any]) -> Figure:
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     gain_ax, rate_ax = fig.subplots(1, 2)
     rows = synthetic_rows(results)
+    multiples = sorted(set(rows["pool_multiple"]))
     for multiple, group in rows.groupby("pool_multiple"):
         group = group.sort_values("train_per_class")
-        x = group["train_per_class"].astype(float)
+        # Each pool's points shifted a little along the log axis, so the intervals do not hide
+        # each other.
+        dodge = 1.04 ** (multiples.index(multiple) - (len(multiples) - 1) / 2)
+        x = group["train_per_class"].astype(float) * dodge
         gain_ax.errorbar(x, group["gain_pp"].astype(float), yerr=_errors(group, "gain_pp",
                          "gain_ci_low", "gain_ci_high"), fmt="o-", capsize=3,
                          label=f"{int(multiple)}× pool")
         placed = group[group["exchange_rate"].map(is_number)]
-        line = rate_ax.errorbar(placed["train_per_class"].astype(float),
+        line = rate_ax.errorbar(placed["train_per_class"].astype(float) * dodge,
                                 placed["exchange_rate"].astype(float),
                                 yerr=_errors(placed, "exchange_rate", "exchange_rate_ci_low",
                                              "exchange_rate_ci_high"),
@@ -189,8 +195,9 @@ def plot_data_size(results: pd.DataFrame, law: dict[str, Any]) -> Figure:
     gain_ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
     gain_ax.set(xscale="log", title="Gain of synthetic data over each size's baseline",
                 xlabel="real images per class (base set)", ylabel="Top-1 gain (pp)")
-    rate_ax.set(xscale="log", title="Synthetic images per equally useful real image",
-                xlabel="real images per class (base set)", ylabel="exchange rate n_syn / E")
+    rate_ax.set(xscale="log", yscale="log", title="Synthetic images per equally useful real image",
+                xlabel="real images per class (base set)",
+                ylabel="exchange rate n_syn / E (log scale)")
     for axis in (gain_ax, rate_ax):
         sizes = sorted(set(results["train_per_class"].astype(int)))
         axis.set_xticks(sizes, [str(s) for s in sizes])
