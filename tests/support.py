@@ -5,7 +5,9 @@ notebook run as `kedro jupyter` would."""
 from __future__ import annotations
 
 import copy
+import logging
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import yaml
 from kedro.config import OmegaConfigLoader
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+from mlflow.tracking import MlflowClient
 from nbclient import NotebookClient
 
 from genaug.common.validation import ParameterError
@@ -28,6 +31,7 @@ from genaug.schemas.synthesis import SynthesisParams
 from genaug.schemas.training import TrainingParams
 
 REPO = Path(__file__).resolve().parents[1]
+PARENT_RUN = "mlflow.parentRunId"  # the tag MLflow gives a child run
 
 
 # ----------------------------------------------------------------------------- project copies
@@ -63,6 +67,24 @@ class KedroProject:
     def load(self, name: str) -> Any:
         """Load the latest version of a catalog entry."""
         return self.catalog().load(name)
+
+
+def child_runs(project: KedroProject) -> dict[str, Any]:
+    """The MLflow child runs (by arm) of the project's only parent run."""
+    with KedroSession.create(project_path=project.root, env=project.env) as session:
+        config = session.load_context().mlflow
+    client = MlflowClient(config.server.mlflow_tracking_uri)
+    experiment = client.get_experiment_by_name(config.tracking.experiment.name).experiment_id
+    runs = client.search_runs([experiment], max_results=1000)
+    (parent,) = [run for run in runs if PARENT_RUN not in run.data.tags]
+    return {run.data.tags["arm"]: run for run in runs
+            if run.data.tags.get(PARENT_RUN) == parent.info.run_id}
+
+
+def completed_nodes(records: list[logging.LogRecord]) -> set[str]:
+    """The nodes a run's log says it completed."""
+    return {m.group(1) for r in records
+            if (m := re.match(r"Completed node: (\S+)", r.getMessage()))}
 
 
 def make_project(root: Path) -> KedroProject:

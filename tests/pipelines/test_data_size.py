@@ -6,21 +6,20 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterator
 
 import pandas as pd
 import pytest
 import torch
 import yaml
-from kedro.framework.session import KedroSession
-from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from genaug.pipelines.ablations import create_pipelines
 from genaug.pipelines.reporting.nodes import COLUMNS
 from tests.support import (
     KedroProject,
+    child_runs,
+    completed_nodes,
     declared,
     execute_results_notebook,
     make_project,
@@ -29,7 +28,6 @@ from tests.support import (
     notebook_text,
 )
 
-PARENT = "mlflow.parentRunId"
 DECLARED = declared()  # conf/test: 4 and 8 real images per class, pools 1× and 2×
 REPORT_NODES = {f"reporting.data_size_{name}" for name in
                 ("results_table", "results_markdown", "law_fit", "summary", "plot")}
@@ -90,14 +88,7 @@ def test_each_size_trains_its_own_generator_on_nested_splits(data_size: KedroPro
 
 
 def test_each_size_arm_is_a_child_run_with_its_size(data_size: KedroProject) -> None:
-    with KedroSession.create(project_path=data_size.root, env=data_size.env) as session:
-        config = session.load_context().mlflow
-    client = MlflowClient(config.server.mlflow_tracking_uri)
-    experiment = client.get_experiment_by_name(config.tracking.experiment.name).experiment_id
-    runs = client.search_runs([experiment], max_results=1000)
-    (parent,) = [run for run in runs if PARENT not in run.data.tags]
-    children = {run.data.tags["arm"]: run for run in runs
-                if run.data.tags.get(PARENT) == parent.info.run_id}
+    children = child_runs(data_size)
     assert set(children) == set(DECLARED.size_arms)
     for chain in DECLARED.sizes.values():
         for arm in chain.arms:
@@ -125,8 +116,7 @@ def test_a_new_size_reruns_exactly_its_chain_and_the_report(
     caplog.clear()
     with caplog.at_level(logging.INFO):
         data_size.run("ablation_data_size", only_missing_outputs=True)
-    ran = {m.group(1) for r in caplog.records
-           if (m := re.match(r"Completed node: (\S+)", r.getMessage()))}
+    ran = completed_nodes(caplog.records)
     edited = create_pipelines(declared(root=data_size.root))["ablation_data_size"]
     new = {node.name for node in edited.nodes} - before
     assert new and all(name.startswith("size_6") for name in new)

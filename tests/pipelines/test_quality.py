@@ -5,20 +5,22 @@ rerunning exactly its pool, its arms and the report."""
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 
 import pandas as pd
 import pytest
 import yaml
-from kedro.framework.session import KedroSession
-from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from genaug.pipelines.ablations import create_pipelines
-from tests.support import KedroProject, declared, make_project
+from tests.support import (
+    KedroProject,
+    child_runs,
+    completed_nodes,
+    declared,
+    make_project,
+)
 
-PARENT = "mlflow.parentRunId"
 DECLARED = declared()  # conf/test: guidance 1.0, 2.0 × drop fraction 0.0, 0.2 + one variant
 
 
@@ -56,14 +58,7 @@ def test_the_map_has_a_row_per_cell_a_heat_map_and_a_summary(quality: KedroProje
 
 
 def test_each_grid_cell_is_a_child_run_with_its_coordinates(quality: KedroProject) -> None:
-    with KedroSession.create(project_path=quality.root, env=quality.env) as session:
-        config = session.load_context().mlflow
-    client = MlflowClient(config.server.mlflow_tracking_uri)
-    experiment = client.get_experiment_by_name(config.tracking.experiment.name).experiment_id
-    runs = client.search_runs([experiment], max_results=1000)
-    (parent,) = [run for run in runs if PARENT not in run.data.tags]
-    children = {run.data.tags["arm"]: run for run in runs
-                if run.data.tags.get(PARENT) == parent.info.run_id}
+    children = child_runs(quality)
     assert set(children) == {"baseline", *DECLARED.quality}
     for arm, cell in DECLARED.cells.items():
         params = children[arm].data.params
@@ -89,8 +84,7 @@ def test_a_new_guidance_scale_reruns_exactly_its_pool_arms_and_the_report(
     caplog.clear()
     with caplog.at_level(logging.INFO):
         quality.run("ablation_quality", only_missing_outputs=True)
-    ran = {m.group(1) for r in caplog.records
-           if (m := re.match(r"Completed node: (\S+)", r.getMessage()))}
+    ran = completed_nodes(caplog.records)
     edited = create_pipelines(declared(root=quality.root))["ablation_quality"]
     after = {node.name for node in edited.nodes}
     new = after - before

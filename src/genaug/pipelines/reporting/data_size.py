@@ -195,9 +195,14 @@ def plot_data_size(results: pd.DataFrame, law: dict[str, Any]) -> Figure:
     gain_ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
     gain_ax.set(xscale="log", title="Gain of synthetic data over each size's baseline",
                 xlabel="real images per class (base set)", ylabel="Top-1 gain (pp)")
-    rate_ax.set(xscale="log", yscale="log", title="Synthetic images per equally useful real image",
+    placed_any = rows["exchange_rate"].map(is_number).any()
+    if not placed_any:
+        rate_ax.text(0.5, 0.5, "no arm has an exchange rate (E undefined: see exchange_note)",
+                     transform=rate_ax.transAxes, ha="center", fontsize=8)
+    rate_ax.set(xscale="log", yscale="log" if placed_any else "linear",
+                title="Synthetic images per equally useful real image",
                 xlabel="real images per class (base set)",
-                ylabel="exchange rate n_syn / E (log scale)")
+                ylabel="exchange rate n_syn / E" + (" (log scale)" if placed_any else ""))
     for axis in (gain_ax, rate_ax):
         sizes = sorted(set(results["train_per_class"].astype(int)))
         axis.set_xticks(sizes, [str(s) for s in sizes])
