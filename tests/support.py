@@ -104,6 +104,15 @@ def make_project(root: Path) -> KedroProject:
 # ----------------------------------------------------------------------------- parameters
 
 
+def raw_parameters(env: str) -> dict[str, Any]:
+    """A shipped environment's merged parameters before validation (a copy to edit)."""
+    from genaug.settings import CONFIG_LOADER_ARGS
+
+    loader = OmegaConfigLoader(str(REPO / "conf"), env=None if env == "base" else env,
+                               **CONFIG_LOADER_ARGS)
+    return copy.deepcopy(dict(loader["parameters"]))
+
+
 def parameters_file(env: str, stage: str) -> dict[str, Any]:
     """conf/<env>/parameters_<stage>.yml as plain dicts ({} where the environment has none)."""
     path = REPO / "conf" / env / f"parameters_{stage}.yml"

@@ -3,24 +3,13 @@ follow the declared rule; bad input fails before any node, naming its key."""
 
 from __future__ import annotations
 
-import copy
-from typing import Any
-
 import pytest
-from kedro.config import OmegaConfigLoader
 
 from genaug.common.validation import ParameterError
 from genaug.schemas.data_size import DataSizeAblation, GeneratorSteps, expand_sizes
 from genaug.schemas.project import validate_parameters
-from genaug.settings import CONFIG_LOADER_ARGS
-from tests.support import REPO, declared
-
-
-def load_params(env: str) -> dict[str, Any]:
-    """The raw parameters of a shipped environment (a copy to edit)."""
-    loader = OmegaConfigLoader(str(REPO / "conf"), env=None if env == "base" else env,
-                               **CONFIG_LOADER_ARGS)
-    return copy.deepcopy(dict(loader["parameters"]))
+from tests.support import declared
+from tests.support import raw_parameters as load_params
 
 
 def block(**overrides) -> DataSizeAblation:

@@ -12,19 +12,15 @@ import re
 from typing import Any
 
 import pytest
-from kedro.config import OmegaConfigLoader
 
 from genaug.common.validation import ParameterError
 from genaug.schemas.project import ARM_STAGES, validate_parameters
-from genaug.settings import CONFIG_LOADER_ARGS
-from tests.support import REPO
+from tests.support import raw_parameters
 
 
 @pytest.mark.parametrize("env", ["base", "test", "gpu"])
 def test_environment_parameters_validate(env: str) -> None:
-    loader = OmegaConfigLoader(str(REPO / "conf"), env=None if env == "base" else env,
-                               **CONFIG_LOADER_ARGS)
-    validated = validate_parameters(loader["parameters"])
+    validated = validate_parameters(raw_parameters(env))
     arm_blocks = validated.arm_blocks()
     declaration = validated.declaration
     assert declaration is not None
