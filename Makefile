@@ -19,8 +19,14 @@ export NO_MKDOCS_2_WARNING := 1
 # The first Python >= 3.11 (and < 3.14) found; `make PYTHON=/path/to/python` picks another.
 PYTHON ?= $(firstword $(foreach v,3.11 3.12 3.13,$(shell python$(v) -c 'import sys; print(sys.executable)' 2>/dev/null)))
 
+# A new .venv takes about 7 GiB (PyTorch's CUDA build with its nvidia libraries, measured with du);
+# the tests write about 1 GiB more. `make MIN_FREE_GIB=0 ...` skips the check.
+MIN_FREE_GIB ?= 8
+
 $(PY):
 	@test -n "$(PYTHON)" || { echo "No python3.11, python3.12 or python3.13 on PATH (or set PYTHON=...)." >&2; exit 1; }
+	@$(PYTHON) -c 'import shutil, sys; free = shutil.disk_usage(".").free / 2**30; need = float(sys.argv[1]); \
+	sys.exit(0 if free >= need else f"Not enough disk for $(VENV): {free:.1f} GiB free here, about {need:g} GiB needed (PyTorch and the tests); free some space, or set MIN_FREE_GIB=0 to try anyway.")' $(MIN_FREE_GIB)
 	@echo "Creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
