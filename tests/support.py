@@ -9,10 +9,13 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import nbformat
+import pytest
 import torch
 import yaml
 from kedro.config import OmegaConfigLoader
@@ -99,6 +102,17 @@ def make_project(root: Path) -> KedroProject:
     (root / "data" / "01_raw").symlink_to(REPO / "data" / "01_raw")
     bootstrap_project(root)
     return KedroProject(root)
+
+
+@contextmanager
+def ran_project(factory: pytest.TempPathFactory, name: str, pipeline: str,
+                params: dict[str, Any] | None = None) -> Iterator[KedroProject]:
+    """A new project under a temporary folder, run once with `pipeline` from inside it."""
+    with pytest.MonkeyPatch.context() as patch:
+        project = make_project(factory.mktemp(name) / "project")
+        patch.chdir(project.root)
+        project.run(pipeline, params=params)
+        yield project
 
 
 # ----------------------------------------------------------------------------- parameters

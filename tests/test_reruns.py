@@ -19,7 +19,7 @@ from genaug.pipelines.ablations import create_pipelines
 from genaug.pipelines.synthesis.pipeline import POOL_PARTS
 from genaug.pipelines.training.pipeline import SEED_SLOTS
 from genaug.reruns import FingerprintStore
-from tests.support import KedroProject, declared, make_project
+from tests.support import KedroProject, declared, ran_project
 
 REAL_CURVE_ARMS = declared().curve
 
@@ -39,10 +39,7 @@ GENERATOR_REPORT = {"generator_report.generator_report", "generator_report.thres
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KedroProject]:
     """One full `ablation_threshold` run on conf/test, shared by the module's reruns."""
-    with pytest.MonkeyPatch.context() as patch:
-        project = make_project(tmp_path_factory.mktemp("reruns") / "project")
-        patch.chdir(project.root)
-        project.run("ablation_threshold")
+    with ran_project(tmp_path_factory, "reruns", "ablation_threshold") as project:
         yield project
 
 

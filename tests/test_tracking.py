@@ -36,7 +36,7 @@ from genaug.tracking import (
     report_metrics,
     table_row_metrics,
 )
-from tests.support import REPO, KedroProject, declared, make_project
+from tests.support import REPO, KedroProject, declared, ran_project
 
 SEEDS = [0, 1]
 RUN_PARAMS = {"training": {"seeds": SEEDS}}
@@ -65,10 +65,7 @@ def _store(project: KedroProject) -> tuple[MlflowClient, str]:
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracked]:
     """Both runs, shared by the module; runs read back once."""
-    with pytest.MonkeyPatch.context() as patch:
-        project = make_project(tmp_path_factory.mktemp("tracking") / "project")
-        patch.chdir(project.root)
-        project.run("__default__", params=RUN_PARAMS)
+    with ran_project(tmp_path_factory, "tracking", "__default__", params=RUN_PARAMS) as project:
         project.run("ablation_threshold", params=RERUN_PARAMS, only_missing_outputs=True)
         client, experiment = _store(project)
         runs = client.search_runs([experiment], order_by=["attributes.start_time ASC"],

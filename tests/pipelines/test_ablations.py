@@ -22,10 +22,10 @@ from tests.support import (
     KedroProject,
     declared,
     execute_results_notebook,
-    make_project,
     notebook_errors,
     notebook_images,
     notebook_text,
+    ran_project,
 )
 
 CURVE = list(declared().curve)
@@ -41,10 +41,7 @@ STATISTICS = ["n_seeds", "top1_per_seed", "top1_ci_low", "top1_ci_high", "gain_c
 @pytest.fixture(scope="module")
 def ablated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KedroProject]:
     """One `kedro run` of `__default__` (both ablations) on conf/test, shared by the module."""
-    with pytest.MonkeyPatch.context() as patch:
-        project = make_project(tmp_path_factory.mktemp("ablations") / "project")
-        patch.chdir(project.root)
-        project.run("__default__", params=SEEDS)
+    with ran_project(tmp_path_factory, "ablations", "__default__", params=SEEDS) as project:
         yield project
 
 

@@ -22,10 +22,10 @@ from tests.support import (
     completed_nodes,
     declared,
     execute_results_notebook,
-    make_project,
     notebook_errors,
     notebook_images,
     notebook_text,
+    ran_project,
 )
 
 DECLARED = declared()  # conf/test: 4 and 8 real images per class, pools 1× and 2×
@@ -36,10 +36,7 @@ REPORT_NODES = {f"reporting.data_size_{name}" for name in
 @pytest.fixture(scope="module")
 def data_size(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KedroProject]:
     """One `kedro run --pipeline ablation_data_size` on conf/test, shared by the module."""
-    with pytest.MonkeyPatch.context() as patch:
-        project = make_project(tmp_path_factory.mktemp("data_size") / "project")
-        patch.chdir(project.root)
-        project.run("ablation_data_size")
+    with ran_project(tmp_path_factory, "data_size", "ablation_data_size") as project:
         yield project
 
 

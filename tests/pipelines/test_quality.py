@@ -18,7 +18,7 @@ from tests.support import (
     child_runs,
     completed_nodes,
     declared,
-    make_project,
+    ran_project,
 )
 
 DECLARED = declared()  # conf/test: guidance 1.0, 2.0 × drop fraction 0.0, 0.2 + one variant
@@ -27,10 +27,7 @@ DECLARED = declared()  # conf/test: guidance 1.0, 2.0 × drop fraction 0.0, 0.2 
 @pytest.fixture(scope="module")
 def quality(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KedroProject]:
     """One `kedro run --pipeline ablation_quality` on conf/test, shared by the module."""
-    with pytest.MonkeyPatch.context() as patch:
-        project = make_project(tmp_path_factory.mktemp("quality") / "project")
-        patch.chdir(project.root)
-        project.run("ablation_quality")
+    with ran_project(tmp_path_factory, "quality", "ablation_quality") as project:
         yield project
 
 

@@ -11,16 +11,13 @@ import pytest
 
 from genaug.pipelines.ablations import create_pipelines
 from genaug.tracking import kept_metrics, report_metrics
-from tests.support import KedroProject, declared, make_project
+from tests.support import KedroProject, declared, ran_project
 
 
 @pytest.fixture(scope="module")
 def reported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KedroProject]:
     """One `ablation_training` run on conf/test."""
-    with pytest.MonkeyPatch.context() as patch:
-        project = make_project(tmp_path_factory.mktemp("generator_report") / "project")
-        patch.chdir(project.root)
-        project.run("ablation_training")
+    with ran_project(tmp_path_factory, "generator_report", "ablation_training") as project:
         yield project
 
 
